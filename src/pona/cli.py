@@ -1,0 +1,115 @@
+"""The ``pona`` command: one short function per subcommand over the library.
+
+Errors pona raises on purpose (PonaError) are printed as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from .errors import PonaError
+
+
+def parse_size(value: str | None) -> tuple[int, int] | None:
+    """'256x176' -> (256, 176), height first."""
+    if value is None:
+        return None
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 256x176, got {value!r}") from None
+    return h, w
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pona")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool):
+    """pona: human pose transfer with PoNA (Pose-guided Non-local Attention)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+
+
+@cli.command("convert-checkpoint")
+@click.argument("released", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--image-size", help="HxW the model was trained at (default: 256x176 for instance norm, 128x64 for batch norm).")
+@click.option("--trust-pickle", is_flag=True, help="Allow arbitrary pickles (only for files you trust).")
+def convert_checkpoint(released, out, image_size, trust_pickle):
+    """Convert the authors' released generator (.pth) to a pona checkpoint (.safetensors).
+
+    Example: pona convert-checkpoint latest_net_netG.pth pona-fashion.safetensors
+    """
+    from .convert import convert_released_checkpoint
+
+    model = convert_released_checkpoint(released, out, parse_size(image_size), trust_pickle)
+    n = sum(p.numel() for p in model.parameters())
+    click.echo(f"wrote {out}: {json.dumps(model.config.to_dict())}, {n:,} parameters")
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(exists=True))
+def info(checkpoint):
+    """Print a checkpoint's config, parameter count and metadata.
+
+    Example: pona info runs/synth/generator.safetensors
+    """
+    from .models.io import load_generator, read_metadata
+
+    meta = read_metadata(checkpoint)
+    model = load_generator(checkpoint)
+    meta["parameters"] = sum(p.numel() for p in model.parameters())
+    click.echo(json.dumps(meta, indent=2))
+
+
+@cli.command()
+@click.option("--size", default="256x176", show_default=True, help="Image size HxW.")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--n-blocks", default=3, show_default=True, type=click.IntRange(1, 5))
+def smoke(size, batch, n_blocks):
+    """Build the paper's generator, run one forward pass on random inputs, report its cost.
+
+    Example: pona smoke --size 128x64 --batch 2
+    """
+    import time
+
+    import torch
+
+    from . import pose
+    from .models import Generator, GeneratorConfig
+
+    h, w = parse_size(size)
+    g = Generator(GeneratorConfig(n_blocks=n_blocks, image_size=(h, w))).eval()
+    kp = torch.tensor([[h * (0.2 + 0.6 * j / 17), w / 2] for j in range(pose.NUM_JOINTS)])
+    maps = pose.heatmaps(kp, h, w).expand(batch, -1, -1, -1)
+    image = torch.rand(batch, 3, h, w) * 2 - 1
+    t = time.perf_counter()
+    with torch.inference_mode():
+        out = g(image, maps, maps)
+    dt = time.perf_counter() - t
+    n = sum(p.numel() for p in g.parameters())
+    click.echo(f"PoNA generator: {n:,} parameters, output {tuple(out.shape)} in [{out.min():.3f}, {out.max():.3f}], "
+               f"{dt:.2f} s for batch {batch} at {h}x{w}")
+
+
+def main(argv=None):
+    try:
+        rv = cli.main(args=argv, prog_name="pona", standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except PonaError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Our generator checkpoint: one ``.safetensors`` file, weights plus the JSON config in its header.
+
+The header's metadata holds ``format = "pona-generator"``, ``version``, ``config`` (the
+GeneratorConfig as JSON) and any extra string fields (training iteration, dataset, ...), so a
+checkpoint rebuilds its model with no flags retyped. Loading is strict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..errors import CheckpointError
+from ..fileio import atomic_path
+from .config import GeneratorConfig
+
+FORMAT = "pona-generator"
+VERSION = "1"
+RUN_DIR_FILE = "generator.safetensors"  # what a training run directory exports
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    model = getattr(model, "module", model)  # DistributedDataParallel
+    return getattr(model, "_orig_mod", model)  # torch.compile
+
+
+def save_generator(generator: torch.nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Write ``generator`` (weights + config) atomically to ``path`` (.safetensors)."""
+    generator = _unwrap(generator)
+    meta = {"format": FORMAT, "version": VERSION, "config": json.dumps(generator.config.to_dict())}
+    meta.update({k: str(v) for k, v in (metadata or {}).items()})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The header metadata of a pona checkpoint (config parsed from JSON)."""
+    path = resolve_checkpoint(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a safetensors file ({e}). A released .pth? Run `pona convert-checkpoint` first.") from e
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a pona generator checkpoint (format={meta.get('format')!r})")
+    meta["config"] = json.loads(meta["config"])
+    return meta
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a training run directory holding ``generator.safetensors``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RUN_DIR_FILE
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Rebuild the generator stored at ``path`` (file or run directory), in eval mode on ``device``."""
+    from . import build_generator
+    from safetensors.torch import load_file
+
+    path = resolve_checkpoint(path)
+    meta = read_metadata(path)
+    try:
+        config = GeneratorConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid config in checkpoint: {e}") from e
+    model = build_generator(config)
+    load_strict(model, load_file(str(path)), str(path))
+    return model.to(device).eval()
+
+
+def load_strict(model: torch.nn.Module, state_dict: dict, source: str) -> None:
+    """load_state_dict that names every missing, unexpected or mis-shaped key in one error."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected}")
+        if shapes:
+            parts.append(f"shape mismatches {shapes}")
+        raise CheckpointError(f"{source}: does not match the model: " + "; ".join(parts))
+    model.load_state_dict(state_dict)

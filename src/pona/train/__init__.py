@@ -1,0 +1,1 @@
+"""Training: losses, configuration, the loop, checkpoints, distributed helpers."""

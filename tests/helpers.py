@@ -1,0 +1,12 @@
+"""Small inputs shared by the tests."""
+
+import torch
+
+
+def tiny_inputs(batch=2, size=(32, 16)):
+    h, w = size
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
+    src = torch.rand(batch, 18, h, w, generator=g)
+    dst = torch.rand(batch, 18, h, w, generator=g)
+    return image, src, dst

@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from helpers import tiny_inputs
+from pona import CheckpointError, convert_released_checkpoint, load_generator, save_generator
+from pona.models import Generator, GeneratorConfig
+from released_reference import ReleasedGenerator, randomize
+
+
+def released(norm="instance", ngf=16, n_blocks=2):
+    return randomize(ReleasedGenerator(ngf, n_blocks, norm)).eval()
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_converted_released_generator_gives_the_released_output(norm):
+    ref = released(norm)
+    ours = convert_released_checkpoint(ref.state_dict(), image_size=(32, 16))
+    assert ours.config == GeneratorConfig(ngf=16, n_blocks=2, norm=norm, image_size=(32, 16))
+    image, src, dst = tiny_inputs()
+    with torch.no_grad():
+        expected = ref(image, torch.cat([src, dst], 1))
+        got = ours(image, src, dst)
+    assert (got - expected).abs().max().item() <= 1e-4
+    assert expected.std() > 0.05  # not a degenerate, saturated output
+
+
+def test_full_size_released_keys_and_shapes_convert():
+    sd = ReleasedGenerator().state_dict()
+    assert all(k.startswith("model.") for k in sd)
+    g = convert_released_checkpoint(sd)
+    assert g.config == GeneratorConfig() and sum(p.numel() for p in g.parameters()) == 34_329_356
+
+
+def test_convert_reads_a_pth_file_and_writes_our_format(tmp_path):
+    ref = released()
+    torch.save(ref.state_dict(), tmp_path / "latest_net_netG.pth")
+    out = tmp_path / "pona.safetensors"
+    convert_released_checkpoint(tmp_path / "latest_net_netG.pth", out, image_size=(32, 16))
+    loaded = load_generator(out)
+    image, src, dst = tiny_inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(image, src, dst), ref(image, torch.cat([src, dst], 1)), atol=1e-4, rtol=0)
+
+
+def test_old_instance_norm_running_stats_are_dropped():
+    sd = released().state_dict()
+    sd["model.stream1_down.2.running_mean"] = torch.zeros(16)
+    sd["model.stream1_down.2.running_var"] = torch.ones(16)
+    sd["model.att.0.conv.conv.1.running_mean"] = torch.zeros(64)
+    convert_released_checkpoint(sd, image_size=(32, 16))  # no error
+
+
+def test_missing_key_is_named_in_the_error():
+    sd = released().state_dict()
+    del sd["model.att.1.conv2.conv.4.weight"]
+    with pytest.raises(CheckpointError, match=r"missing keys \['blocks.1.image_conv2.4.weight'\]"):
+        convert_released_checkpoint(sd)
+
+
+def test_unknown_key_is_named_in_the_error():
+    sd = released().state_dict()
+    sd["model.att.0.extra.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError, match=r"model\.att\.0\.extra\.weight"):
+        convert_released_checkpoint(sd)
+    with pytest.raises(CheckpointError, match="without the 'model.' prefix"):
+        convert_released_checkpoint({"netG.weight": torch.zeros(1)})
+
+
+def test_dataparallel_prefix_is_accepted():
+    sd = {"module." + k: v for k, v in released().state_dict().items()}
+    assert convert_released_checkpoint(sd).config.ngf == 16
+
+
+def test_save_load_round_trip_keeps_config_weights_and_outputs(tmp_path, tiny_config):
+    g = Generator(tiny_config).eval()
+    for p in g.parameters():
+        p.data.add_(torch.randn_like(p) * 0.01)
+    path = save_generator(g, tmp_path / "g.safetensors", metadata={"iteration": 12})
+    h = load_generator(path)
+    assert h.config == tiny_config and not h.training
+    for (k, a), (_, b) in zip(g.state_dict().items(), h.state_dict().items()):
+        assert torch.equal(a, b), k
+    from pona.models.io import read_metadata
+    assert read_metadata(path)["iteration"] == "12"
+    assert load_generator(tmp_path.joinpath("g.safetensors")).config == tiny_config
+
+
+def test_loading_errors_are_clear(tmp_path, tiny_config):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "nope.safetensors")
+    torch.save({"a": torch.zeros(1)}, tmp_path / "x.pth")
+    with pytest.raises(CheckpointError, match="convert-checkpoint"):
+        load_generator(tmp_path / "x.pth")
+    from safetensors.torch import load_file, save_file
+    path = save_generator(Generator(tiny_config), tmp_path / "g.safetensors")
+    sd = load_file(str(path))
+    meta = {"format": "pona-generator", "version": "1",
+            "config": '{"ngf": 16, "n_blocks": 2, "image_size": [32, 16]}'}
+    del sd["decoder.7.weight"]
+    save_file(sd, str(tmp_path / "broken.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"missing keys \['decoder.7.weight'\]"):
+        load_generator(tmp_path / "broken.safetensors")
