@@ -1,36 +1,12 @@
-"""The ``pona`` command: one short function per subcommand over the library.
-
-Errors pona raises on purpose (PonaError) are printed as one line and exit with status 2.
-"""
+"""Model commands: convert a released checkpoint, inspect a checkpoint, a smoke run."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 
 import click
 
-from .errors import PonaError
-
-
-def parse_size(value: str | None) -> tuple[int, int] | None:
-    """'256x176' -> (256, 176), height first."""
-    if value is None:
-        return None
-    try:
-        h, w = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 256x176, got {value!r}") from None
-    return h, w
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pona")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def cli(verbose: bool):
-    """pona: human pose transfer with PoNA (Pose-guided Non-local Attention)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+from . import cli, parse_size
 
 
 @cli.command("convert-checkpoint")
@@ -43,7 +19,7 @@ def convert_checkpoint(released, out, image_size, trust_pickle):
 
     Example: pona convert-checkpoint latest_net_netG.pth pona-fashion.safetensors
     """
-    from .convert import convert_released_checkpoint
+    from ..convert import convert_released_checkpoint
 
     model = convert_released_checkpoint(released, out, parse_size(image_size), trust_pickle)
     n = sum(p.numel() for p in model.parameters())
@@ -57,7 +33,7 @@ def info(checkpoint):
 
     Example: pona info runs/synth/generator.safetensors
     """
-    from .models.io import load_generator, read_metadata
+    from ..models.io import load_generator, read_metadata
 
     meta = read_metadata(checkpoint)
     model = load_generator(checkpoint)
@@ -78,8 +54,8 @@ def smoke(size, batch, n_blocks):
 
     import torch
 
-    from . import pose
-    from .models import Generator, GeneratorConfig
+    from .. import pose
+    from ..models import Generator, GeneratorConfig
 
     h, w = parse_size(size)
     g = Generator(GeneratorConfig(n_blocks=n_blocks, image_size=(h, w))).eval()
@@ -93,23 +69,3 @@ def smoke(size, batch, n_blocks):
     n = sum(p.numel() for p in g.parameters())
     click.echo(f"PoNA generator: {n:,} parameters, output {tuple(out.shape)} in [{out.min():.3f}, {out.max():.3f}], "
                f"{dt:.2f} s for batch {batch} at {h}x{w}")
-
-
-def main(argv=None):
-    try:
-        rv = cli.main(args=argv, prog_name="pona", standalone_mode=False)
-        if isinstance(rv, int) and rv:
-            sys.exit(rv)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except PonaError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,9 @@
+"""Data: the PATN dataset layout, pairs of images with poses, synthetic people, the user's photos."""
+
+from .dataset import PairDataset, load_image, to_tensor, to_uint8
+from .layout import Split, find_split, read_annotations, read_pairs, write_annotations, write_pairs
+
+__all__ = [
+    "PairDataset", "Split", "find_split", "read_annotations", "read_pairs", "write_annotations",
+    "write_pairs", "load_image", "to_tensor", "to_uint8",
+]

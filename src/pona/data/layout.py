@@ -1,0 +1,169 @@
+"""The PATN dataset layout that every pose-transfer paper since 2019 uses.
+
+A dataset root holds, for ``split`` in ``train``/``test``:
+
+    <split>/                          images (Market-1501: 128x64, DeepFashion: 256x176)
+    <name>-annotation-<split>.csv     ``name:keypoints_y:keypoints_x``, one row per image;
+                                      each keypoint field a JSON-style list of 18 integers
+    <name>-pairs-<split>.csv          ``from,to``, one (condition, target) pair per row
+    <split>K/                         optional precomputed heat maps (.npy, H x W x 18); unused here
+
+``<name>`` is ``market``, ``fasion`` (sic, the field's DeepFashion files), ``synth``, ...
+Readers return typed records and raise :class:`DataError` naming ``file:line`` and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..fileio import atomic_path
+from ..pose import NUM_JOINTS
+
+ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
+PAIRS_HEADER = "from,to"
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def _parse_coords(field: str, what: str, where: str) -> list[int]:
+    try:
+        values = json.loads(field)
+    except json.JSONDecodeError:
+        raise DataError(f"{where}: {what} is not a list of integers: {field.strip()[:60]!r}") from None
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise DataError(f"{where}: {what} is not a list of numbers: {field.strip()[:60]!r}")
+    if len(values) != NUM_JOINTS:
+        raise DataError(f"{where}: {what} has {len(values)} values, expected {NUM_JOINTS}")
+    return [int(round(v)) for v in values]
+
+
+def parse_annotation_row(line: str, where: str) -> tuple[str, np.ndarray]:
+    """One ``name:[y...]:[x...]`` row -> (name, (18, 2) int array of (y, x))."""
+    parts = line.rstrip("\r\n").split(":")
+    if len(parts) != 3:
+        raise DataError(f"{where}: expected 3 fields separated by ':' (name:keypoints_y:keypoints_x), got {len(parts)}")
+    name = parts[0].strip()
+    if not name:
+        raise DataError(f"{where}: empty image name")
+    ys = _parse_coords(parts[1], "keypoints_y", where)
+    xs = _parse_coords(parts[2], "keypoints_x", where)
+    kp = np.stack([ys, xs], axis=1).astype(np.int64)
+    if ((kp < 0) & (kp != -1)).any():
+        raise DataError(f"{where}: negative coordinate other than -1 (missing) in {name}")
+    return name, kp
+
+
+def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Annotation CSV -> {image name: (18, 2) int64 keypoints (y, x), -1 missing}, in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: annotation file not found")
+    out: dict[str, np.ndarray] = {}
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().strip()
+        if header.replace(" ", "") != ANNOTATION_HEADER:
+            raise DataError(f"{path}:1: header must be {ANNOTATION_HEADER!r}, got {header[:60]!r}")
+        for lineno, line in enumerate(f, start=2):
+            if not line.strip():
+                continue
+            name, kp = parse_annotation_row(line, f"{path}:{lineno}")
+            if name in out:
+                raise DataError(f"{path}:{lineno}: duplicate image name {name}")
+            out[name] = kp
+    return out
+
+
+def format_annotation_row(name: str, keypoints) -> str:
+    kp = np.asarray(keypoints)
+    if kp.shape != (NUM_JOINTS, 2):
+        raise ValueError(f"keypoints of {name} have shape {kp.shape}, expected ({NUM_JOINTS}, 2)")
+    ys = [int(round(v)) for v in kp[:, 0]]
+    xs = [int(round(v)) for v in kp[:, 1]]
+    return f"{name}:{json.dumps(ys)}:{json.dumps(xs)}"
+
+
+def write_annotations(path: str | os.PathLike, annotations: dict) -> Path:
+    """Write {name: (18, 2) keypoints} as an annotation CSV (atomically)."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(ANNOTATION_HEADER + "\n")
+        for name, kp in annotations.items():
+            f.write(format_annotation_row(name, kp) + "\n")
+    return path
+
+
+def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Pairs CSV -> [(condition name, target name)], in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: pairs file not found")
+    pairs = []
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().strip()
+        if header.replace(" ", "") != PAIRS_HEADER:
+            raise DataError(f"{path}:1: header must be {PAIRS_HEADER!r}, got {header[:60]!r}")
+        for lineno, line in enumerate(f, start=2):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.strip().split(",")]
+            if len(parts) != 2 or not all(parts):
+                raise DataError(f"{path}:{lineno}: expected 'from,to' (two image names), got {line.strip()[:80]!r}")
+            pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def write_pairs(path: str | os.PathLike, pairs) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(PAIRS_HEADER + "\n")
+        for a, b in pairs:
+            f.write(f"{a},{b}\n")
+    return path
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where one split of a PATN-layout dataset lives."""
+
+    root: Path
+    name: str          # dataset name prefix of the CSVs: market, fasion, synth, ...
+    split: str         # train | test
+
+    @property
+    def images(self) -> Path:
+        return self.root / self.split
+
+    @property
+    def annotations(self) -> Path:
+        return self.root / f"{self.name}-annotation-{self.split}.csv"
+
+    @property
+    def pairs(self) -> Path:
+        return self.root / f"{self.name}-pairs-{self.split}.csv"
+
+
+def find_split(root: str | os.PathLike, split: str) -> Split:
+    """Locate ``<name>-annotation-<split>.csv`` under ``root``; the name is inferred."""
+    root = Path(root)
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {SPLITS}, got {split!r}")
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset directory not found")
+    names = sorted(m.group(1) for p in root.iterdir()
+                   if (m := re.fullmatch(rf"(.+)-annotation-{split}\.csv", p.name)))
+    if not names:
+        raise DataError(f"{root}: no <name>-annotation-{split}.csv file (PATN layout expected)")
+    if len(names) > 1:
+        raise DataError(f"{root}: several annotation files for {split}: {names}; keep one dataset per directory")
+    return Split(root, names[0], split)
+
+
+def list_images(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
