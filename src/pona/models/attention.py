@@ -73,10 +73,12 @@ class ChunkedAttention(torch.autograd.Function):
         out = q.new_empty(B, N, v.shape[2])
         lse = q.new_empty(B, N)
         for s in range(0, N, step):
-            scores = torch.bmm(q[:, s:s + step], kt)  # (B, c, N)
-            lse[:, s:s + step] = torch.logsumexp(scores, dim=-1)
-            scores.sub_(lse[:, s:s + step, None]).exp_()  # softmax in place
-            out[:, s:s + step] = torch.bmm(scores, v)
+            p = torch.bmm(q[:, s:s + step], kt)  # (B, c, N) scores
+            m = p.amax(dim=-1, keepdim=True)
+            p.sub_(m).exp_()  # one exp per score; normalised after the product, on (B, c, Cv)
+            total = p.sum(dim=-1, keepdim=True)
+            out[:, s:s + step] = torch.bmm(p, v).div_(total)
+            lse[:, s:s + step] = (m + total.log()).squeeze(-1)
         ctx.save_for_backward(q, k, v, out, lse)
         return out
 
