@@ -66,6 +66,16 @@ def test_malformed_rows_are_all_reported_with_file_line_and_why(tmp_path):
     assert str(problems[0]).startswith(f"{ann}:5: keypoints_y")  # the location is not repeated
 
 
+def test_a_malformed_row_is_reported_once_not_again_by_pairs_naming_its_image(tmp_path):
+    make_valid(tmp_path)
+    ann = tmp_path / "toy-annotation-train.csv"
+    lines = ann.read_text().splitlines()
+    lines[2] = lines[2].replace("[", "[0, ", 1)  # train1.jpg: 19 y values
+    ann.write_text("\n".join(lines) + "\n")
+    [p] = only(validate(tmp_path), "malformed_row")  # no unknown_image (2 pairs), no unannotated_image
+    assert (p.file, p.line) == (str(ann), 3) and "keypoints_y has 19 values" in p.message
+
+
 def test_a_row_that_is_not_utf8_is_one_malformed_row(tmp_path):
     make_valid(tmp_path)
     with open(tmp_path / "toy-pairs-test.csv", "ab") as f:

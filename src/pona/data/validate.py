@@ -152,6 +152,7 @@ class _Split:
     annotation_file: Path | None = None
     image_dir: Path | None = None
     annotations: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)  # name -> (line, kp)
+    malformed: set[str] = field(default_factory=set)  # names of malformed rows, already reported
     pairs: list[tuple[int, str, str]] = field(default_factory=list)  # (line, from, to)
     images: set[str] = field(default_factory=set)
     pairs_file: Path | None = None
@@ -203,6 +204,7 @@ def _read_split(root: Path, split: str, problems: list[Problem]) -> _Split:
             except DataError as e:
                 problems.append(Problem("malformed_row", str(s.annotation_file), lineno,
                                         str(e).removeprefix(where + ": ")))
+                s.malformed.add(text.split(":", 1)[0].strip())  # so pairs naming it are not reported again
                 continue
             if name in first_line:
                 problems.append(Problem("duplicate_name", str(s.annotation_file), lineno,
@@ -309,16 +311,17 @@ def validate(root: str | os.PathLike, splits=SPLITS, image_size: tuple[int, int]
             if size is not None:
                 bad = _keypoint_problems(kp, *size)
                 if bad:
+                    joints = ", ".join(bad) if len(bad) <= 3 else f"{len(bad)} joints, e.g. {', '.join(bad[:3])},"
                     problems.append(Problem("out_of_range", str(s.annotation_file), lineno,
-                                            f"{name}: {', '.join(bad)} outside the {size[0]}x{size[1]} image "
-                                            "(0 <= y < H, 0 <= x < W, or -1 for missing)"))
+                                            f"{name}: {joints} outside the {size[0]}x{size[1]} image "
+                                            f"(0 <= y < {size[0]}, 0 <= x < {size[1]}, or -1 for missing)"))
         for lineno, a, b in s.pairs:
             for n in dict.fromkeys((a, b)):
-                if n not in s.annotations:
+                if n not in s.annotations and n not in s.malformed:
                     extra = " (no image file either)" if s.image_dir is not None and n not in s.images else ""
                     problems.append(Problem("unknown_image", str(s.pairs_file), lineno,
                                             f"{n} has no row in the annotation file{extra}"))
-        for name in sorted(s.images - s.annotations.keys()):
+        for name in sorted(s.images - s.annotations.keys() - s.malformed):
             problems.append(Problem("unannotated_image", str(s.image_dir / name), None, "no annotation row"))
 
     counts = {split: SplitCounts(s.name, len(s.images), len(s.annotations), len(s.pairs))
