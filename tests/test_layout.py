@@ -109,3 +109,9 @@ def test_mask_option_adds_the_target_body_mask_mirrored_with_the_pair(tmp_path):
     assert np.array_equal(flipped["target_mask"][0].numpy().astype(bool),
                           market_mask(flipped["target_keypoints"].numpy(), 32, 16))
     assert torch.equal(flipped["target_mask"], plain["target_mask"].flip(-1))  # the mask mirrors exactly
+
+
+def test_readers_accept_a_byte_order_mark(tmp_path):
+    p = tmp_path / "x-pairs-test.csv"
+    p.write_bytes(b"\xef\xbb\xbffrom,to\na.jpg,b.jpg\n")
+    assert read_pairs(p) == [("a.jpg", "b.jpg")]
