@@ -87,3 +87,31 @@ def test_flip_mirrors_images_and_swaps_left_right_joints(tmp_path):
         else:
             assert item["source_keypoints"][2].tolist() == [6, 2]
     assert any(flips) and not all(flips)
+
+
+def test_mask_option_adds_the_target_body_mask_mirrored_with_the_pair(tmp_path):
+    from pona.metrics.masks import market_mask
+
+    make_dataset(tmp_path)
+    plain = PairDataset(tmp_path, "train", mask=True)[1]  # target p2: shoulders at (7, 2), (7, 12)
+    m = plain["target_mask"]
+    assert m.shape == (1, 32, 16) and m.dtype == torch.float32 and set(m.unique().tolist()) == {0.0, 1.0}
+    assert np.array_equal(m[0].numpy().astype(bool), market_mask(plain["target_keypoints"].numpy(), 32, 16))
+    assert m[0, 7, 2] == 1 and m[0, 7, 12] == 1 and m[0, 20, 7] == 0  # the shoulders' discs; far below them
+    assert "target_mask" not in PairDataset(tmp_path, "train")[1]
+    ds = PairDataset(tmp_path, "train", mask=True, flip=True)
+    for epoch in range(8):
+        ds.set_epoch(epoch)
+        flipped = ds[1]
+        if flipped["flipped"]:
+            break
+    assert flipped["flipped"]
+    assert np.array_equal(flipped["target_mask"][0].numpy().astype(bool),
+                          market_mask(flipped["target_keypoints"].numpy(), 32, 16))
+    assert torch.equal(flipped["target_mask"], plain["target_mask"].flip(-1))  # the mask mirrors exactly
+
+
+def test_readers_accept_a_byte_order_mark(tmp_path):
+    p = tmp_path / "x-pairs-test.csv"
+    p.write_bytes(b"\xef\xbb\xbffrom,to\na.jpg,b.jpg\n")
+    assert read_pairs(p) == [("a.jpg", "b.jpg")]

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from ..errors import DataError
+from ..metrics.masks import market_mask
 from ..pose import flip_keypoints, heatmaps
 from .layout import find_split, read_annotations, read_pairs
 
@@ -41,6 +42,7 @@ class PairDataset(torch.utils.data.Dataset):
         source_maps, target_maps          (18, H, W) float32 heat maps (sigma px, on the fly)
         source_name, target_name          image file names
         flipped                           whether this item was mirrored (train augmentation)
+        target_mask                       (1, H, W) float32 in {0, 1}, only with ``mask=True``
 
     Args:
         root: dataset directory; split: "train" | "test".
@@ -49,10 +51,17 @@ class PairDataset(torch.utils.data.Dataset):
             joints (the field's loaders mirrored without swapping). Deterministic in
             (seed, epoch, index): call ``set_epoch`` each epoch, as with DistributedSampler.
         sigma, quantize: heat-map options, see :func:`pona.pose.heatmaps`.
+        mask: add ``target_mask``, the field's Market body mask of the target
+            (:func:`pona.metrics.masks.market_mask`) computed from the target keypoints as
+            returned, i.e. after the flip when the pair is flipped.
+
+    ``len`` is the number of pairs and item ``i`` is pair ``i``. The field's loaders instead
+    declared 4000 items and drew a random pair whatever the index; pona's trainer shuffles the
+    pairs and counts iterations.
     """
 
     def __init__(self, root, split: str = "train", pairs=None, flip: bool = False,
-                 sigma: float = 6.0, quantize: bool = False, seed: int = 0):
+                 sigma: float = 6.0, quantize: bool = False, seed: int = 0, mask: bool = False):
         self.layout = find_split(root, split)
         self.annotations = read_annotations(self.layout.annotations)
         if pairs is None:
@@ -63,7 +72,7 @@ class PairDataset(torch.utils.data.Dataset):
         unknown = sorted({n for p in self.pairs for n in p if n not in self.annotations})
         if unknown:
             raise DataError(f"{self.layout.annotations}: {len(unknown)} image(s) named in pairs have no annotation, e.g. {unknown[:5]}")
-        self.flip, self.sigma, self.quantize, self.seed = flip, sigma, quantize, seed
+        self.flip, self.sigma, self.quantize, self.seed, self.mask = flip, sigma, quantize, seed, mask
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -88,10 +97,13 @@ class PairDataset(torch.utils.data.Dataset):
         if src_img.shape != dst_img.shape:
             raise DataError(f"{self.layout.images}: {src} is {tuple(src_img.shape[1:])} but {dst} is {tuple(dst_img.shape[1:])}")
         h, w = src_img.shape[1:]
-        return {
+        item = {
             "source_image": src_img, "target_image": dst_img,
             "source_keypoints": src_kp, "target_keypoints": dst_kp,
             "source_maps": heatmaps(src_kp, h, w, self.sigma, self.quantize),
             "target_maps": heatmaps(dst_kp, h, w, self.sigma, self.quantize),
             "source_name": src, "target_name": dst, "flipped": flipped,
         }
+        if self.mask:
+            item["target_mask"] = torch.from_numpy(market_mask(dst_kp.numpy(), h, w)).float()[None]
+        return item

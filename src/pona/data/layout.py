@@ -15,6 +15,7 @@ Readers return typed records and raise :class:`DataError` naming ``file:line`` a
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -41,11 +42,17 @@ def _parse_coords(field: str, what: str, where: str) -> list[int]:
         raise DataError(f"{where}: {what} is not a list of numbers: {field.strip()[:60]!r}")
     if len(values) != NUM_JOINTS:
         raise DataError(f"{where}: {what} has {len(values)} values, expected {NUM_JOINTS}")
+    if not all(math.isfinite(v) for v in values):  # json reads NaN and Infinity
+        raise DataError(f"{where}: {what} has a value that is not a finite number: {field.strip()[:60]!r}")
     return [int(round(v)) for v in values]
 
 
-def parse_annotation_row(line: str, where: str) -> tuple[str, np.ndarray]:
-    """One ``name:[y...]:[x...]`` row -> (name, (18, 2) int array of (y, x))."""
+def parse_annotation_row(line: str, where: str, check_negative: bool = True) -> tuple[str, np.ndarray]:
+    """One ``name:[y...]:[x...]`` row -> (name, (18, 2) int array of (y, x)).
+
+    Raises DataError naming ``where`` on the first problem. ``check_negative=False`` leaves the
+    range checks to the caller (the validator reports them as out-of-range keypoints).
+    """
     parts = line.rstrip("\r\n").split(":")
     if len(parts) != 3:
         raise DataError(f"{where}: expected 3 fields separated by ':' (name:keypoints_y:keypoints_x), got {len(parts)}")
@@ -55,7 +62,7 @@ def parse_annotation_row(line: str, where: str) -> tuple[str, np.ndarray]:
     ys = _parse_coords(parts[1], "keypoints_y", where)
     xs = _parse_coords(parts[2], "keypoints_x", where)
     kp = np.stack([ys, xs], axis=1).astype(np.int64)
-    if ((kp < 0) & (kp != -1)).any():
+    if check_negative and ((kp < 0) & (kp != -1)).any():
         raise DataError(f"{where}: negative coordinate other than -1 (missing) in {name}")
     return name, kp
 
@@ -66,7 +73,7 @@ def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found")
     out: dict[str, np.ndarray] = {}
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         header = f.readline().strip()
         if header.replace(" ", "") != ANNOTATION_HEADER:
             raise DataError(f"{path}:1: header must be {ANNOTATION_HEADER!r}, got {header[:60]!r}")
@@ -105,18 +112,23 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     if not path.is_file():
         raise DataError(f"{path}: pairs file not found")
     pairs = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         header = f.readline().strip()
         if header.replace(" ", "") != PAIRS_HEADER:
             raise DataError(f"{path}:1: header must be {PAIRS_HEADER!r}, got {header[:60]!r}")
         for lineno, line in enumerate(f, start=2):
             if not line.strip():
                 continue
-            parts = [p.strip() for p in line.strip().split(",")]
-            if len(parts) != 2 or not all(parts):
-                raise DataError(f"{path}:{lineno}: expected 'from,to' (two image names), got {line.strip()[:80]!r}")
-            pairs.append((parts[0], parts[1]))
+            pairs.append(parse_pair_row(line, f"{path}:{lineno}"))
     return pairs
+
+
+def parse_pair_row(line: str, where: str) -> tuple[str, str]:
+    """One ``from,to`` row -> (condition name, target name); DataError naming ``where`` otherwise."""
+    parts = [p.strip() for p in line.strip().split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise DataError(f"{where}: expected 'from,to' (two image names), got {line.strip()[:80]!r}")
+    return parts[0], parts[1]
 
 
 def write_pairs(path: str | os.PathLike, pairs) -> Path:
