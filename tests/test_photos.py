@@ -141,6 +141,13 @@ def test_crop_near_the_photo_edge_is_shifted_inside_then_padded():
     assert visible(fitted).sum() == 2
 
 
+def test_a_one_pixel_gap_is_stretched_only_on_large_sides():
+    _, _, fit = fit_to_size(np.zeros((100, 99, 3), np.uint8), (128, 128))   # 128 x 126.7 -> stretched
+    assert fit.resized == (128, 128) and fit.pad == (0, 0) and np.allclose(fit.scale, [128 / 100, 128 / 99])
+    _, _, fit = fit_to_size(np.zeros((3, 2, 3), np.uint8), (3, 3))           # 3 x 2: padded, not stretched
+    assert fit.resized == (3, 2) and fit.pad == (0, 0)
+
+
 def test_edge_padding_uses_the_median_border_colour():
     image = np.full((20, 10, 3), (10, 200, 30), np.uint8)
     image[5:15, 3:7] = 255  # a person-ish blob away from the border
@@ -154,6 +161,10 @@ def test_bad_pad_and_size_are_reported():
         fit_to_size(np.zeros((8, 8, 3), np.uint8), (4, 4), pad="plaid")
     with pytest.raises(PonaError, match="size must be positive"):
         fit_to_size(np.zeros((8, 8, 3), np.uint8), (0, 4))
+    with pytest.raises(PonaError, match="empty or outside the 8x8 image"):
+        fit_to_size(np.zeros((8, 8, 3), np.uint8), (4, 4), box=(2, 5, 6, 5))
+    with pytest.raises(PonaError, match="empty or outside"):
+        fit_to_size(np.zeros((8, 8, 3), np.uint8), (4, 4), box=(9, 0, 12, 4))
     with pytest.raises(DataError, match=r"\(H, W, 3\) uint8"):
         fit_to_size(np.zeros((8, 8), np.float32), (4, 4))
 

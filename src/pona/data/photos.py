@@ -59,7 +59,8 @@ class Fit:
 
     @property
     def offset(self) -> np.ndarray:
-        """(ty, tx): a pixel centre p of the crop's frame lands at (p + 0.5) * s - 0.5 after resizing."""
+        """(ty, tx). Resizing maps pixel areas, so the photo's pixel centre p (crop corner c) lands
+        at (p - c + 0.5) * s - 0.5 in the resized crop, then moves by the padding."""
         corner = np.array(self.box[:2], dtype=np.float64)
         return self.scale * (0.5 - corner) - 0.5 + np.array(self.pad)
 
@@ -219,7 +220,8 @@ def fit_to_size(
         resample: PIL filter (LANCZOS; NEAREST gives exact pixel copies, used by the tests).
 
     The crop keeps its aspect ratio, except that a gap of a single pixel left by rounding is
-    stretched over rather than padded (the :class:`Fit` records each axis's scale exactly).
+    stretched over rather than padded when the side is 50 px or more (the :class:`Fit` records
+    each axis's scale exactly).
 
     Returns:
         (fitted (H, W, 3) uint8, fitted keypoints (18, 2) or None, the :class:`Fit`).
@@ -229,7 +231,12 @@ def fit_to_size(
     if H < 1 or W < 1:
         raise PonaError(f"size must be positive, got {size}")
     h0, w0 = image.shape[:2]
-    if box is None and keypoints is not None:
+    if box is not None:
+        t, l, b, r = (float(v) for v in box)
+        if not (t < b and l < r and b > 0 and r > 0 and t < h0 and l < w0):
+            raise PonaError(f"box {tuple(box)} (top, left, bottom, right) is empty or outside the {h0}x{w0} image")
+        box = (max(t, 0.0), max(l, 0.0), min(b, float(h0)), min(r, float(w0)))
+    elif keypoints is not None:
         box = person_box(keypoints, (h0, w0), margin)
     if box is None:
         box = (0.0, 0.0, float(h0), float(w0))
@@ -245,8 +252,10 @@ def fit_to_size(
     h = min(H, max(1, round((bottom - top) * s)))
     w = min(W, max(1, round((right - left) * s)))
     # A one-pixel gap (from rounding the box to whole pixels) is stretched over, not padded: a
-    # line of padding would look like a border. The Fit keeps each axis's exact scale.
-    h, w = (H if H - h == 1 else h), (W if W - w == 1 else w)
+    # line of padding would look like a border. At 50 px or more that distorts by 2% at most;
+    # the Fit keeps each axis's exact scale.
+    h = H if H - h == 1 and h >= 50 else h
+    w = W if W - w == 1 and w >= 50 else w
     py, px = (H - h) // 2, (W - w) // 2
     out = np.empty((H, W) + image.shape[2:], dtype=np.uint8)
     out[...] = _pad_color(crop, pad)
