@@ -21,13 +21,20 @@ BASE = np.array([
 
 
 def make_checkpoint(path, size=SIZE, seed=0):
-    """A random PoNA generator (ngf 8) with its attention gates opened, saved to ``path``."""
+    """A random PoNA generator (ngf 8) whose attention matters, saved to ``path``.
+
+    At init gamma = 0 makes every attention layer a no-op, and random query/key convs give
+    near-uniform maps (the output hardly depends on the pose): open the gates and sharpen the
+    maps (queries and keys x 20) so that, as in a trained model, moving a joint moves pixels.
+    """
     torch.manual_seed(seed)
     g = pona.Generator(pona.GeneratorConfig(ngf=8, image_size=size))
     with torch.no_grad():
         for m in g.modules():
             if isinstance(m, (pona.models.PoseAttention, pona.models.SelfAttention)):
-                m.gamma.fill_(1.0)  # gamma = 0 at init makes attention a no-op; open it so it matters
+                m.gamma.fill_(1.0)
+                m.query.weight.mul_(20.0)
+                m.key.weight.mul_(20.0)
     pona.save_generator(g, path)
     return path
 
