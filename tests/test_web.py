@@ -318,6 +318,12 @@ def test_bad_pose_json_is_a_422_naming_the_field(client, field, value, message):
     assert r.status_code == 422 and message in r.json()["detail"], r.text
 
 
+def test_a_pose_sent_as_a_file_gets_a_hint(client):
+    r = client.post("/api/transfer", data={"condition_name": "person0.png"},
+                    files={"target_pose": ("pose.json", pose_json(person_pose(1)).encode(), "application/json")})
+    assert r.status_code == 422 and "target_pose" in r.json()["detail"] and "a text field" in r.json()["detail"]
+
+
 @pytest.mark.parametrize("data, status, message", [
     ({"condition_name": "nobody.png", "target_name": "person1.png"}, 404, "no image named 'nobody.png'"),
     ({"condition_name": "person0.png", "target_name": "nobody.png"}, 404, "no image named"),

@@ -99,7 +99,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         # One line instead of FastAPI's list: "form field frames: Input should be a valid integer".
-        parts = [f"{e['loc'][0]} field {'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
+        parts = []
+        for e in exc.errors():
+            hint = " (a pose is a text field: curl -F 'NAME=<pose.json', not @)" if e["type"] == "string_type" else ""
+            parts.append(f"{e['loc'][0]} field {'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}{hint}")
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
 
