@@ -180,6 +180,27 @@ def test_transfer_of_an_upload_of_another_size_with_its_pose_in_its_own_frame(cl
     assert r.json()["attention_id"] is None  # not asked for
 
 
+def test_poses_without_image_size_refer_to_the_condition_image(client, env):
+    _, ann = env
+    big = np.asarray(Image.fromarray(dataset_image(env, "person0.png")).resize((64, 128), Image.NEAREST))
+    upload = {"condition": ("me.png", png(big))}
+    src, dst = ann["person0.png"], ann["person2.png"]  # person2's l_wrist is missing
+    doubled = lambda kp: np.where(kp >= 0, kp * 2, -1)  # noqa: E731
+
+    def post(source, target):
+        r = client.post("/api/transfer?format=json", files=upload, data={"source_pose": source, "target_pose": target})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    in_photo_frame = post(pose_json(doubled(src)), pose_json(doubled(dst)))  # no image_size: the 128x64 photo's
+    assert np.allclose(in_photo_frame["source_pose"]["keypoints"], src)
+    assert np.allclose(in_photo_frame["target_pose"]["keypoints"], dst)
+    in_model_frame = post(pose_json(src, (64, 32)), pose_json(dst, (64, 32)))  # the page's way
+    assert in_model_frame["image"] == in_photo_frame["image"]
+    r = client.post("/api/transfer", files=upload, data={"source_pose": pose_json(src, (100, 50)), "target_name": "person1.png"})
+    assert r.status_code == 422 and "source_pose refers to a 50x100 image (WxH), but the condition image is 64x128" in r.json()["detail"]
+
+
 def test_animate_goes_from_the_start_pose_to_the_target_in_one_batch(client, env):
     _, ann = env
     r = client.post("/api/animate", data={"condition_name": "person0.png", "target_name": "person3.png", "frames": 5, "fps": 10})
@@ -215,8 +236,11 @@ def test_pose_endpoint_answers_in_the_photo_or_the_model_frame(env):
     assert r.status_code == 200 and r.json()["keypoints"][0] == [64, 64] and r.json()["image_size"] == [128, 128]
     assert r.json()["keypoints"][1] == [-1, -1] and r.json()["joints"][0] == "nose"
     # 128x128 in 64x32: scale 1/4 -> 32x32, centred vertically (top 16): (64, 64) -> (32, 16).
+    assert r.json()["image"] is None
     r = c.post("/api/pose?fit=true", files={"image": ("p.png", photo, "image/png")})
     assert r.json()["keypoints"][0] == [32, 16] and r.json()["image_size"] == [64, 32]
+    fitted = decode(base64.b64decode(r.json()["image"]))  # the photo in the same frame as the keypoints
+    assert fitted.shape == (64, 32, 3) and (fitted == (200, 100, 50)).all()
     r = c.post("/api/pose", files={"image": ("p.png", png((40, 40), color=(0, 0, 0)), "image/png")})
     assert r.status_code == 422 and "no person found" in r.json()["detail"]
     # An upload with no source pose gets the estimated one.
@@ -449,7 +473,7 @@ def test_fit_scales_centres_and_maps_keypoints():
     assert (fit.scale, fit.top, fit.left) == (0.25, 16, 0)
     kp = np.full((18, 2), -1.0)
     kp[0] = (64, 100)
-    assert fit.keypoints(kp)[0].tolist() == [32, 25] and fit.keypoints(kp)[1].tolist() == [-1, -1]
+    assert fit.apply(kp)[0].tolist() == [32, 25] and fit.apply(kp)[1].tolist() == [-1, -1]
     image = np.zeros((128, 128, 3), np.uint8)
     image[:, 64:] = 255
     out, fitted_kp, _ = fit_to_size(image, (64, 32), kp)

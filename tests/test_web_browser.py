@@ -41,28 +41,41 @@ def free_port():
 
 
 @pytest.fixture
-def server(tmp_path):
-    """The app under uvicorn in a thread on a free port; yields its base URL."""
+def start_server(tmp_path):
+    """Start the app under uvicorn in a thread on a free port; returns its base URL."""
     uvicorn = pytest.importorskip("uvicorn")
     from pona.web.app import create_app
 
-    checkpoint = os.environ.get("PONA_WEB_CHECKPOINT") or make_checkpoint(tmp_path / "g.safetensors")
-    data = os.environ.get("PONA_WEB_DATA")
-    if data is None:
-        data = tmp_path / "data"
-        make_dataset(data)
-    app = create_app(checkpoint, data, estimator=None)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    servers = []
+
+    def start(estimator=None):
+        checkpoint = os.environ.get("PONA_WEB_CHECKPOINT") or make_checkpoint(tmp_path / "g.safetensors")
+        data = os.environ.get("PONA_WEB_DATA")
+        if data is None:
+            data = tmp_path / "data"
+            if not data.exists():
+                make_dataset(data)
+        app = create_app(checkpoint, data, estimator=estimator)
+        port = free_port()
+        srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=srv.run, daemon=True)
+        thread.start()
+        servers.append((srv, thread))
+        deadline = time.monotonic() + 30
+        while not srv.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for srv, thread in servers:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
 
 
 @pytest.fixture
@@ -172,3 +185,22 @@ def test_upload_without_pose_estimator_shows_a_clear_message(server, page, tmp_p
     page.set_input_files("#cond-file", str(bad))
     page.wait_for_selector("#error:not([hidden])", timeout=10_000)
     assert "not an image" in page.inner_text("#error")
+
+
+def test_uploaded_photo_gets_its_estimated_pose_drawn_over_it(start_server, page, tmp_path):
+    def estimator(image):  # the nose at the photo's centre, nothing else
+        kp = np.full((18, 2), -1.0)
+        kp[0] = (image.shape[0] / 2, image.shape[1] / 2)
+        return kp
+
+    page.goto(start_server(estimator))
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    photo = tmp_path / "me.png"
+    photo.write_bytes(png((128, 64)))  # twice the model size: the nose (64, 32) lands at (32, 16)
+    page.set_input_files("#cond-file", str(photo))
+    page.wait_for_selector("#cond-msg:has-text('Pose estimated')", timeout=10_000)
+    nose = page.locator("#cond-svg circle[data-joint='0']")
+    assert (float(nose.get_attribute("cy")), float(nose.get_attribute("cx"))) == (32, 16)
+    assert page.locator("#cond-svg circle").count() == 1  # the joints it did not find are hidden
+    page.click("#generate")
+    page.wait_for_selector("#result-img:not([hidden])", timeout=30_000)

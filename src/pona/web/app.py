@@ -45,7 +45,7 @@ STATIC = Path(__file__).parent / "static"
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 POSE_HELP = ('pose JSON: {"keypoints": [[y, x], ... 18 pairs], "image_size": [H, W]}; -1 = missing joint; '
-             "image_size omitted = the model's size")
+             "image_size omitted = the condition image's frame")
 ERRORS = {code: {"model": schemas.ErrorDetail} for code in (404, 413, 415, 422, 501)}
 
 
@@ -186,8 +186,11 @@ def _add_info_routes(app: FastAPI, service: WebService) -> None:
         if service.dataset is None:
             raise ClientError(404, "no dataset: start the server with --data DIR (a PATN-layout directory)")
         names = [n for n in service.dataset.names if q in n]
-        items = [schemas.DatasetEntry(name=n, pose=_pose(service.dataset_pose(n), service.size))
-                 for n in names[offset:offset + limit]]
+        items = []
+        for n in names[offset:offset + limit]:
+            annotated = service.dataset_pose(n)  # in its image's frame
+            items.append(schemas.DatasetEntry(name=n, pose=_pose(service.other_frame(annotated.keypoints, annotated.image_size),
+                                                                 service.size)))
         return schemas.DatasetPage(dataset=dataset_info(), total=len(names), offset=offset, items=items)
 
     @app.get("/api/dataset/{name}/image", responses={200: {"content": {"image/png": {}}}, **ERRORS}, tags=["dataset"])
@@ -196,39 +199,39 @@ def _add_info_routes(app: FastAPI, service: WebService) -> None:
         item = service.dataset_item(name)  # the only way from a name to a file
         headers = {"Cache-Control": "max-age=3600"}
         if fit:
-            return Response(png_bytes(service.dataset_condition(name).image), media_type="image/png", headers=headers)
+            return Response(png_bytes(service.condition(name=name).image), media_type="image/png", headers=headers)
         media = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
         return FileResponse(item.path, media_type=media, headers=headers)
 
 
 def _add_generation_routes(app: FastAPI, service: WebService) -> None:
-    def condition_of(upload: UploadFile | None, name: str | None):
+    def parse(text: str | None, what: str):
+        return None if text is None else service.parse_pose(text, what)
+
+    def condition_of(upload: UploadFile | None, name: str | None, source_pose: str | None):
         _one_of(upload, name, "'condition' (an upload) and 'condition_name' (a dataset image)")
-        return service.dataset_condition(name) if name is not None else service.upload_condition(
-            _read(upload, service, "condition"), "condition")
+        pose = parse(source_pose, "source_pose")
+        if name is not None:
+            return service.condition(name=name, pose=pose)
+        return service.condition(data=_read(upload, service, "condition"), pose=pose)
 
-    def target_of(pose: str | None, name: str | None, what: str = "target") -> np.ndarray:
-        _one_of(pose, name, f"'{what}_pose' (pose JSON) and '{what}_name' (a dataset image)")
-        return service.dataset_pose(name) if name is not None else service.to_model_frame(
-            service.parse_pose(pose, f"{what}_pose"))
-
-    def source_of(cond, pose: str | None) -> np.ndarray:
-        return service.source_pose(cond, None if pose is None else service.parse_pose(pose, "source_pose"))
+    def target_of(cond, text: str | None, name: str | None, what: str = "target") -> np.ndarray:
+        _one_of(text, name, f"'{what}_pose' (pose JSON) and '{what}_name' (a dataset image)")
+        pose = service.dataset_pose(name) if name is not None else service.parse_pose(text, f"{what}_pose")
+        return service.target_pose(cond, pose)
 
     @app.post("/api/pose", response_model=schemas.PoseResult, responses=ERRORS, tags=["pose"])
     def estimate_pose(image: UploadFile = File(..., description="a photo (PNG, JPEG, WebP or BMP)"),
-                      fit: bool = Query(False, description="answer in the model's frame (the photo as /api/fit fits it)")):
+                      fit: bool = Query(False, description="answer in the model's frame, with the photo fitted to it")):
         """Estimate the pose of the person in a photo (needs the pose extra: 501 without it)."""
-        original = service.upload_condition(_read(image, service, "image"), "image")
-        kp = service.estimate(original.original, "the image")
-        if fit:
-            return schemas.PoseResult(**_pose(original.fit.keypoints(kp), service.size).model_dump(), joints=list(posemod.JOINTS))
-        return schemas.PoseResult(**_pose(kp, original.original.shape[:2]).model_dump(), joints=list(posemod.JOINTS))
+        kp, frame, fitted = service.upload_pose(_read(image, service, "image"), fit)
+        return schemas.PoseResult(**_pose(kp, frame).model_dump(), joints=list(posemod.JOINTS),
+                                  image=None if fitted is None else _b64(png_bytes(fitted)))
 
     @app.post("/api/fit", responses={200: {"content": {"image/png": {}}}, **ERRORS}, tags=["pose"])
     def fit_image(image: UploadFile = File(..., description="a photo (PNG, JPEG, WebP or BMP)")):
         """The photo scaled and padded to the model's size, as the model sees it (PNG)."""
-        return _png(png_bytes(service.upload_condition(_read(image, service, "image"), "image").image), "fitted.png")
+        return _png(png_bytes(service.upload_fitted(_read(image, service, "image"))), "fitted.png")
 
     @app.post("/api/transfer", response_model=schemas.TransferResult,
               responses={200: {"content": {"image/png": {}}}, **ERRORS}, tags=["generate"])
@@ -243,9 +246,8 @@ def _add_generation_routes(app: FastAPI, service: WebService) -> None:
         attention: bool = Query(False, description="keep the attention maps for /api/attention (json only)"),
     ):
         """Generate the condition person in the target pose."""
-        cond = condition_of(condition, condition_name)
-        src = source_of(cond, source_pose)
-        dst = target_of(target_pose, target_name)
+        cond = condition_of(condition, condition_name, source_pose)
+        src, dst = cond.keypoints, target_of(cond, target_pose, target_name)
         png, key = service.transfer(cond.image, src, dst, attention=attention and format == "json")
         if format == "png":
             return _png(png, "pona-result.png")
@@ -273,10 +275,9 @@ def _add_generation_routes(app: FastAPI, service: WebService) -> None:
         fps: float = Form(8.0, gt=0, le=60),
     ):
         """Frames of the condition person moving from one pose to another (keypoints interpolated)."""
-        cond = condition_of(condition, condition_name)
-        src = source_of(cond, source_pose)
-        start = src if start_pose is None else service.to_model_frame(service.parse_pose(start_pose, "start_pose"))
-        end = target_of(target_pose, target_name)
-        pngs, poses = service.animate(cond.image, start, end, src, frames)
+        cond = condition_of(condition, condition_name, source_pose)
+        start = cond.keypoints if start_pose is None else service.target_pose(cond, service.parse_pose(start_pose, "start_pose"))
+        end = target_of(cond, target_pose, target_name)
+        pngs, poses = service.animate(cond.image, start, end, cond.keypoints, frames)
         return schemas.Animation(frames=[_b64(p) for p in pngs], poses=[_pose(p, service.size) for p in poses], fps=fps)
 

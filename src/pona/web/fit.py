@@ -24,7 +24,7 @@ class Fit:
     top: int
     left: int
 
-    def keypoints(self, kp) -> np.ndarray:
+    def apply(self, kp) -> np.ndarray:
         """(18, 2) (y, x) in the source image -> in the fitted image; -1 stays -1."""
         kp = np.asarray(kp, dtype=np.float64)
         out = kp * self.scale + np.array([self.top, self.left], dtype=np.float64)
@@ -50,4 +50,4 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int], keypoints=None):
         resized = np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.LANCZOS))
         pad = ((fit.top, size[0] - nh - fit.top), (fit.left, size[1] - nw - fit.left), (0, 0))
         out = np.pad(resized, pad, mode="edge")
-    return out, (None if keypoints is None else fit.keypoints(keypoints)), fit
+    return out, (None if keypoints is None else fit.apply(keypoints)), fit

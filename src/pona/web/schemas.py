@@ -15,7 +15,7 @@ class Pose(BaseModel):
     keypoints: Annotated[list[Point], Field(min_length=18, max_length=18)] = Field(
         description="18 [y, x] pairs in COCO-18 order (see /api/skeleton); -1 marks a missing joint")
     image_size: list[int] | None = Field(
-        None, description="[height, width] of the image the coordinates refer to; omitted = the model's size")
+        None, description="[height, width] of the image the coordinates refer to; omitted = the condition image's")
 
 
 class ModelInfo(BaseModel):
@@ -78,6 +78,7 @@ class DatasetPage(BaseModel):
 
 class PoseResult(Pose):
     joints: list[str]
+    image: str | None = Field(None, description="with fit=true: the photo fitted to the model's size, PNG, base64")
 
 
 class TransferResult(BaseModel):

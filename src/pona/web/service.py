@@ -26,7 +26,7 @@ from ..errors import PonaError
 from ..inference import PoNA
 from .attention import AttentionStore, pose_guided_maps
 from .dataset import DatasetIndex
-from .fit import Fit, fit_to_size, plan_fit
+from .fit import Fit, fit_to_size
 from .uploads import ClientError, UploadLimits, decode_image
 
 log = logging.getLogger(__name__)
@@ -65,16 +65,21 @@ def load_default_estimator() -> tuple[Estimator | None, str]:
 
 @dataclass
 class Condition:
-    """A condition image fitted to the model's frame, and its pose there if known."""
+    """A condition image fitted to the model's frame, and its pose there."""
 
     image: np.ndarray              # (H, W, 3) uint8, the model's size
-    keypoints: np.ndarray | None   # (18, 2) in the model's frame (a dataset annotation), or None
-    original: np.ndarray           # the image as received, for pose estimation at full resolution
-    fit: Fit                       # original frame -> model frame
+    keypoints: np.ndarray          # (18, 2) (y, x) in the model's frame
+    frame: tuple[int, int]         # (h, w) of the image as received
+    fit: Fit                       # received frame -> model frame
 
 
 class WebService:
-    """The model, the dataset, the pose estimator and the attention store of one app."""
+    """The model, the dataset, the pose estimator and the attention store of one app.
+
+    Frames, as in ``pona transfer``: a pose without ``image_size`` refers to the condition image
+    as received; a pose with the model's size is in the model's frame; a pose of another size
+    (another photo, another dataset) is fitted on its own.
+    """
 
     def __init__(self, model: PoNA, dataset: DatasetIndex | None = None, estimator: Estimator | None = None,
                  estimator_message: str = "", limits: UploadLimits = UploadLimits()):
@@ -91,11 +96,18 @@ class WebService:
         h, w = self.size
         return np.array(DEFAULT_POSE) * np.array([h, w])
 
-    def to_model_frame(self, pose: Pose) -> np.ndarray:
-        """(18, 2) keypoints in the model's frame, from a pose in the frame of ``pose.image_size``."""
-        if pose.image_size is None or tuple(pose.image_size) == self.size:
-            return np.asarray(pose.keypoints, dtype=np.float64)
-        return plan_fit(pose.image_size, self.size).keypoints(pose.keypoints)
+    def other_frame(self, keypoints, size: tuple[int, int]) -> np.ndarray:
+        """Keypoints of an image of ``size`` (H, W), framed on their own in the model's frame."""
+        if tuple(size) == self.size:
+            return np.asarray(keypoints, dtype=np.float64)
+        blank = np.zeros((*size, 3), np.uint8)
+        return np.asarray(fit_to_size(blank, self.size, np.asarray(keypoints, dtype=np.float64))[1], dtype=np.float64)
+
+    def target_pose(self, cond: Condition, pose: Pose) -> np.ndarray:
+        """A target (or start) pose in the model's frame, for the condition ``cond``."""
+        if pose.image_size is None or tuple(pose.image_size) == cond.frame:
+            return np.asarray(cond.fit.apply(pose.keypoints), dtype=np.float64)
+        return self.other_frame(pose.keypoints, pose.image_size)
 
     @staticmethod
     def parse_pose(text: str, what: str) -> Pose:
@@ -128,29 +140,53 @@ class WebService:
         except KeyError:
             raise ClientError(404, f"no image named {name!r} in the dataset's {self.dataset.split.split} split") from None
 
-    def dataset_pose(self, name: str) -> np.ndarray:
-        """An annotated pose in the model's frame."""
-        item = self.dataset_item(name)
-        return self.to_model_frame(Pose(item.keypoints.astype(np.float64), self.dataset.size(name)))
+    def dataset_pose(self, name: str) -> Pose:
+        """An annotated pose, in its image's frame."""
+        return Pose(self.dataset_item(name).keypoints.astype(np.float64), self.dataset.size(name))
 
-    def dataset_condition(self, name: str) -> Condition:
-        item = self.dataset_item(name)
-        image = self.dataset.image(name)
-        fitted, kp, fit = fit_to_size(image, self.size, item.keypoints)
-        return Condition(fitted, kp, image, fit)
+    def condition(self, name: str | None = None, data: bytes | None = None, pose: Pose | None = None,
+                  what: str = "condition") -> Condition:
+        """A dataset image (by name) or an upload (bytes), fitted with its pose to the model's frame.
 
-    def upload_condition(self, data: bytes, what: str = "condition") -> Condition:
-        image = decode_image(data, self.limits, what)
-        fitted, _, fit = fit_to_size(image, self.size)
-        return Condition(fitted, None, image, fit)
-
-    def source_pose(self, cond: Condition, pose: Pose | None) -> np.ndarray:
-        """The condition's pose in the model's frame: as given, else annotated, else estimated."""
+        The pose: ``pose`` if given (in the image's frame, or in the model's frame), else the
+        dataset annotation, else estimated.
+        """
+        if name is not None:
+            image, known = self.dataset.image(self.dataset_item(name).name), self.dataset_item(name).keypoints
+        else:
+            image, known = decode_image(data, self.limits, what), None
+        frame = tuple(image.shape[:2])
+        given = None  # a pose already in the model's frame (the page's edited pose)
         if pose is not None:
-            return self.to_model_frame(pose)
-        if cond.keypoints is not None:
-            return cond.keypoints
-        return cond.fit.keypoints(self.estimate(cond.original, "the condition image"))
+            size = None if pose.image_size is None else tuple(pose.image_size)
+            if size is None or size == frame:
+                known = pose.keypoints
+            elif size == self.size:
+                given = np.asarray(pose.keypoints, dtype=np.float64)
+            else:
+                raise ClientError(422, f"source_pose refers to a {size[1]}x{size[0]} image (WxH), but the condition "
+                                       f"image is {frame[1]}x{frame[0]} and the model {self.size[1]}x{self.size[0]}")
+        if known is None and given is None:
+            known = self.estimate(image, "the condition image")
+        fitted, kp, fit = fit_to_size(image, self.size, known)
+        return Condition(fitted, given if given is not None else np.asarray(kp, dtype=np.float64), frame, fit)
+
+    def upload_pose(self, data: bytes, fit: bool):
+        """An uploaded photo's pose: (keypoints (18, 2), frame (H, W), fitted image or None).
+
+        With ``fit`` the keypoints are in the model's frame and the photo fitted with them comes
+        along, so that a page shows the two in the same frame.
+        """
+        image = decode_image(data, self.limits, "image")
+        kp = self.estimate(image, "the image")
+        if not fit:
+            return kp, tuple(image.shape[:2]), None
+        fitted, kp, _ = fit_to_size(image, self.size, kp)
+        return np.asarray(kp, dtype=np.float64), self.size, fitted
+
+    def upload_fitted(self, data: bytes) -> np.ndarray:
+        """An uploaded photo scaled and padded to the model's size, (H, W, 3) uint8."""
+        return fit_to_size(decode_image(data, self.limits, "image"), self.size)[0]
 
     # --- generation --------------------------------------------------------------------------
     def transfer(self, image: np.ndarray, src: np.ndarray, dst: np.ndarray, attention: bool = False):

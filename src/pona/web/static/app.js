@@ -44,6 +44,10 @@ async function busy(button, work) {
 }
 
 const poseJSON = (editor) => JSON.stringify({ keypoints: editor.keypoints(), image_size: state.size });
+function pngBlob(base64) {
+  const bytes = Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+  return new Blob([bytes], { type: "image/png" });
+}
 const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
 
 // --- skeleton editor: an SVG over the image, joints dragged with the pointer ---------------------
@@ -159,22 +163,29 @@ function pickCondition(entry) {
 }
 
 async function uploadCondition(file) {
+  // One request gives the photo fitted to the model's size and its pose in that frame; without
+  // pose estimation, the fitted photo alone and a standing skeleton to drag onto the person.
   const form = new FormData();
   form.append("image", file);
-  const fitted = await (await api("/api/fit", { method: "POST", body: form })).blob();
+  let fitted, keypoints, message, warn = false;
+  try {
+    const pose = await getJSON("/api/pose?fit=true", { method: "POST", body: form });
+    fitted = pngBlob(pose.image);
+    keypoints = pose.keypoints;
+    message = "Pose estimated from your photo: drag the joints to correct it.";
+  } catch (error) {
+    if (error.status !== 501 && error.status !== 422) throw error; // not an image, too large, ...
+    fitted = await (await api("/api/fit", { method: "POST", body: form })).blob();
+    keypoints = state.skeleton.default_pose.keypoints;
+    const hint = error.status === 501 ? ". Install the pose extra to estimate poses" : "";
+    message = `${error.message}${hint}. Drag the joints onto the person in your photo.`;
+    warn = true;
+  }
   state.condition = { blob: fitted };
   setConditionImage(URL.createObjectURL(fitted));
   markThumb(null, "condition");
-  try {
-    const pose = await getJSON("/api/pose?fit=true", { method: "POST", body: form });
-    condEditor.setPose(pose.keypoints);
-    setMessage("cond-msg", "Pose estimated from your photo: drag the joints to correct it.");
-  } catch (error) {
-    condEditor.setPose(state.skeleton.default_pose.keypoints);
-    const why = error.status === 501 ? error.message + ". Install the pose extra to estimate poses"
-                                     : error.message;
-    setMessage("cond-msg", `${why}. Drag the joints onto the person in your photo.`, true);
-  }
+  condEditor.setPose(keypoints);
+  setMessage("cond-msg", message, warn);
 }
 
 // --- target -----------------------------------------------------------------------------------
