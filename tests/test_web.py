@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import pona  # noqa: E402
 from pona import pose as posemod  # noqa: E402
 from pona.web.app import STATIC, create_app  # noqa: E402
-from pona.web.fit import fit_to_size, plan_fit  # noqa: E402
+from pona.data.photos import fit_to_size  # noqa: E402
 from pona.web.uploads import ClientError, UploadLimits, decode_image  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def make_client(env, **kwargs):
 
 
 def decode(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return np.array(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
 def pose_json(kp, size=None) -> str:
@@ -150,6 +150,9 @@ def test_transfer_json_maps_poses_to_the_model_frame_and_keeps_attention(client,
                     data={"condition_name": "person0.png", "target_pose": pose_json(doubled, (128, 64))})
     assert r.status_code == 200, r.text
     out = r.json()
+    # A pose of another frame is framed on its own, as a photo's: here the person box, grown to the
+    # model's aspect, is the whole 128x64 frame, so with pixel centres y' = (y + 0.5) / 2 - 0.5.
+    target = np.where(target >= 0, target - 0.25, -1)
     assert np.allclose(out["target_pose"]["keypoints"], target) and out["image_size"] == [64, 32]
     assert np.array_equal(out["source_pose"]["keypoints"], ann["person0.png"])
     image = decode(base64.b64decode(out["image"]))
@@ -168,37 +171,38 @@ def test_transfer_json_maps_poses_to_the_model_frame_and_keeps_attention(client,
         assert got.shape == (16, 8) and np.abs(got.astype(int) - want).max() <= 1 and got.max() == 255
 
 
-def test_transfer_of_an_upload_of_another_size_with_its_pose_in_its_own_frame(client, env):
+def test_uploads_of_another_size_are_fitted_like_photos_with_their_poses(client, env):
     _, ann = env
-    big = np.asarray(Image.fromarray(dataset_image(env, "person0.png")).resize((64, 128), Image.NEAREST))
-    src_big = ann["person0.png"] * 2
-    r = client.post("/api/transfer?format=json", files={"condition": ("me.jpg", png(big), "application/octet-stream")},
-                    data={"source_pose": pose_json(src_big, (128, 64)), "target_name": "person1.png"})
-    assert r.status_code == 200, r.text
-    assert np.allclose(r.json()["source_pose"]["keypoints"], ann["person0.png"])
-    assert decode(base64.b64decode(r.json()["image"])).shape == (64, 32, 3)
-    assert r.json()["attention_id"] is None  # not asked for
-
-
-def test_poses_without_image_size_refer_to_the_condition_image(client, env):
-    _, ann = env
-    big = np.asarray(Image.fromarray(dataset_image(env, "person0.png")).resize((64, 128), Image.NEAREST))
+    # A 256x128 photo with the person (person0 at twice the size) in its top-left 128x64 quarter.
+    big = np.zeros((256, 128, 3), np.uint8) + 30
+    big[:128, :64] = np.asarray(Image.fromarray(dataset_image(env, "person0.png")).resize((64, 128), Image.NEAREST))
     upload = {"condition": ("me.png", png(big))}
-    src, dst = ann["person0.png"], ann["person2.png"]  # person2's l_wrist is missing
-    doubled = lambda kp: np.where(kp >= 0, kp * 2, -1)  # noqa: E731
+    src, dst = ann["person0.png"] * 2, np.where(ann["person2.png"] >= 0, ann["person2.png"] * 2, -1)
+    fitted, src_fitted, fit = fit_to_size(big, SIZE, keypoints=src)  # the person cropped, resized, padded
+    assert fit.box[2] < 200 and fit.box[3] < 100  # cropped around the person, not the whole photo
 
-    def post(source, target):
-        r = client.post("/api/transfer?format=json", files=upload, data={"source_pose": source, "target_pose": target})
+    def post(source, target, query="?format=json"):
+        r = client.post(f"/api/transfer{query}", files=upload, data={"source_pose": source, "target_pose": target})
         assert r.status_code == 200, r.text
-        return r.json()
+        return r.json() if query else r.content
 
-    in_photo_frame = post(pose_json(doubled(src)), pose_json(doubled(dst)))  # no image_size: the 128x64 photo's
-    assert np.allclose(in_photo_frame["source_pose"]["keypoints"], src)
-    assert np.allclose(in_photo_frame["target_pose"]["keypoints"], dst)
-    in_model_frame = post(pose_json(src, (64, 32)), pose_json(dst, (64, 32)))  # the page's way
-    assert in_model_frame["image"] == in_photo_frame["image"]
+    # No image_size: both poses are in the photo's frame; the target goes through the photo's fit.
+    out = post(pose_json(src), pose_json(dst))
+    assert np.allclose(out["source_pose"]["keypoints"], src_fitted)
+    assert np.allclose(out["target_pose"]["keypoints"], fit.apply(dst))
+    assert out["target_pose"]["keypoints"][7] == [-1, -1] and out["attention_id"] is None
+    image = decode(base64.b64decode(out["image"]))
+    assert np.array_equal(image, library_transfer(env, fitted, src_fitted, fit.apply(dst)))
+    assert np.array_equal(decode(post(pose_json(src, (256, 128)), pose_json(dst, (256, 128)), "")), image)
+
+    # Poses in the model's frame go with the whole photo fitted (what /api/fit shows a page).
+    whole = decode(client.post("/api/fit", files={"image": ("me.png", png(big))}).content)
+    out = post(pose_json(ann["person0.png"], SIZE), pose_json(ann["person2.png"], SIZE))
+    want = library_transfer(env, whole, ann["person0.png"], ann["person2.png"])
+    assert np.array_equal(decode(base64.b64decode(out["image"])), want)
+
     r = client.post("/api/transfer", files=upload, data={"source_pose": pose_json(src, (100, 50)), "target_name": "person1.png"})
-    assert r.status_code == 422 and "source_pose refers to a 50x100 image (WxH), but the condition image is 64x128" in r.json()["detail"]
+    assert r.status_code == 422 and "source_pose refers to a 50x100 image (WxH), but the condition image is 128x256" in r.json()["detail"]
 
 
 def test_animate_goes_from_the_start_pose_to_the_target_in_one_batch(client, env):
@@ -235,17 +239,18 @@ def test_pose_endpoint_answers_in_the_photo_or_the_model_frame(env):
     r = c.post("/api/pose", files={"image": ("p.png", photo, "image/png")})
     assert r.status_code == 200 and r.json()["keypoints"][0] == [64, 64] and r.json()["image_size"] == [128, 128]
     assert r.json()["keypoints"][1] == [-1, -1] and r.json()["joints"][0] == "nose"
-    # 128x128 in 64x32: scale 1/4 -> 32x32, centred vertically (top 16): (64, 64) -> (32, 16).
     assert r.json()["image"] is None
+    # One joint: no person box, the whole 128x128 photo is fitted: scale 1/4 -> 32x32 at top 16. With
+    # pixel centres, y' = (y + 0.5) / 4 - 0.5 + 16: (64, 64) -> (31.625, 15.625).
     r = c.post("/api/pose?fit=true", files={"image": ("p.png", photo, "image/png")})
-    assert r.json()["keypoints"][0] == [32, 16] and r.json()["image_size"] == [64, 32]
+    assert r.json()["keypoints"][0] == [31.625, 15.625] and r.json()["image_size"] == [64, 32]
     fitted = decode(base64.b64decode(r.json()["image"]))  # the photo in the same frame as the keypoints
     assert fitted.shape == (64, 32, 3) and (fitted == (200, 100, 50)).all()
     r = c.post("/api/pose", files={"image": ("p.png", png((40, 40), color=(0, 0, 0)), "image/png")})
     assert r.status_code == 422 and "no person found" in r.json()["detail"]
     # An upload with no source pose gets the estimated one.
     r = c.post("/api/transfer?format=json", files={"condition": ("p.png", photo)}, data={"target_name": "person1.png"})
-    assert r.status_code == 200 and r.json()["source_pose"]["keypoints"][0] == [32, 16]
+    assert r.status_code == 200 and r.json()["source_pose"]["keypoints"][0] == [31.625, 15.625]
 
 
 def test_without_estimator_pose_is_501_with_the_reason(client):
@@ -467,22 +472,6 @@ def test_serve_warns_loudly_when_not_bound_to_loopback(env, monkeypatch):
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-def test_fit_scales_centres_and_maps_keypoints():
-    fit = plan_fit((128, 128), (64, 32))
-    assert (fit.scale, fit.top, fit.left) == (0.25, 16, 0)
-    kp = np.full((18, 2), -1.0)
-    kp[0] = (64, 100)
-    assert fit.apply(kp)[0].tolist() == [32, 25] and fit.apply(kp)[1].tolist() == [-1, -1]
-    image = np.zeros((128, 128, 3), np.uint8)
-    image[:, 64:] = 255
-    out, fitted_kp, _ = fit_to_size(image, (64, 32), kp)
-    assert out.shape == (64, 32, 3) and fitted_kp[0].tolist() == [32, 25]
-    assert (out[:, :12] < 8).all() and (out[:, 20:] > 247).all()  # left half black, right half white (Lanczos rings)
-    assert (out[:16] == out[16]).all() and (out[48:] == out[47]).all()  # padded above and below by the edge rows
-    same, _, fit = fit_to_size(out, (64, 32))
-    assert same is out and fit.scale == 1
-
 
 def test_uploads_are_turned_upright_from_exif():
     image = Image.new("RGB", (40, 20), (255, 0, 0))

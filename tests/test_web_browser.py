@@ -196,11 +196,11 @@ def test_uploaded_photo_gets_its_estimated_pose_drawn_over_it(start_server, page
     page.goto(start_server(estimator))
     page.wait_for_selector("body[data-ready='1']", timeout=20_000)
     photo = tmp_path / "me.png"
-    photo.write_bytes(png((128, 64)))  # twice the model size: the nose (64, 32) lands at (32, 16)
+    photo.write_bytes(png((128, 64)))  # twice the model size: the nose (64, 32) lands at (31.75, 15.75)
     page.set_input_files("#cond-file", str(photo))
     page.wait_for_selector("#cond-msg:has-text('Pose estimated')", timeout=10_000)
     nose = page.locator("#cond-svg circle[data-joint='0']")
-    assert (float(nose.get_attribute("cy")), float(nose.get_attribute("cx"))) == (32, 16)
+    assert (float(nose.get_attribute("cy")), float(nose.get_attribute("cx"))) == (31.75, 15.75)
     assert page.locator("#cond-svg circle").count() == 1  # the joints it did not find are hidden
     page.click("#generate")
     page.wait_for_selector("#result-img:not([hidden])", timeout=30_000)

@@ -1,7 +1,7 @@
 """What the web app does, without HTTP: conditions, poses, transfers, animations, attention.
 
-Every pose handed to the generator is in the model's frame (its ``image_size``); a pose received
-with another ``image_size`` is mapped as the image of that size would be fitted (``fit.py``).
+Every pose handed to the generator is in the model's frame (its ``image_size``); images and poses
+of other sizes are brought there by ``pona.data.photos.fit_to_size``, as ``pona transfer`` does.
 The model is shared by all requests: it runs in eval mode under ``torch.inference_mode`` and one
 lock lets one forward pass run at a time (on a CPU, parallel passes only fight for the cores).
 """
@@ -21,12 +21,12 @@ from PIL import Image
 
 from .. import pose as posemod
 from ..data.dataset import to_tensor, to_uint8
+from ..data.photos import Fit, fit_to_size
 from ..data.posefile import Pose, pose_from_json
 from ..errors import PonaError
 from ..inference import PoNA
 from .attention import AttentionStore, pose_guided_maps
 from .dataset import DatasetIndex
-from .fit import Fit, fit_to_size
 from .uploads import ClientError, UploadLimits, decode_image
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,8 @@ def png_bytes(image: np.ndarray | Image.Image) -> bytes:
 
 def load_default_estimator() -> tuple[Estimator | None, str]:
     """MediaPipe through ``pona.data.photos`` if the pose extra is installed, else (None, the fix)."""
-    try:
-        from ..data.photos import get_estimator
-    except ImportError:
-        return None, "pose estimation is not available in this version of pona (no pona.data.photos)"
+    from ..data.estimators import get_estimator
+
     try:
         return get_estimator("mediapipe"), ""
     except PonaError as e:
@@ -70,7 +68,7 @@ class Condition:
     image: np.ndarray              # (H, W, 3) uint8, the model's size
     keypoints: np.ndarray          # (18, 2) (y, x) in the model's frame
     frame: tuple[int, int]         # (h, w) of the image as received
-    fit: Fit                       # received frame -> model frame
+    fit: Fit | None                # received frame -> model frame; None: received at the model's size
 
 
 class WebService:
@@ -96,18 +94,26 @@ class WebService:
         h, w = self.size
         return np.array(DEFAULT_POSE) * np.array([h, w])
 
+    def fit(self, image: np.ndarray, keypoints=None):
+        """(image, keypoints, Fit) in the model's frame, as the data preparation of photos fits them
+        (``pona.data.photos.fit_to_size``: the person cropped, resized, padded); a model-size image
+        is used as is (Fit None), as by ``pona transfer``."""
+        kp = None if keypoints is None else np.asarray(keypoints, dtype=np.float64)
+        if tuple(image.shape[:2]) == self.size:
+            return image, kp, None
+        fitted, kp, fit = fit_to_size(image, self.size, keypoints=kp)
+        return fitted, (None if kp is None else np.asarray(kp, dtype=np.float64)), fit
+
     def other_frame(self, keypoints, size: tuple[int, int]) -> np.ndarray:
         """Keypoints of an image of ``size`` (H, W), framed on their own in the model's frame."""
-        if tuple(size) == self.size:
-            return np.asarray(keypoints, dtype=np.float64)
-        blank = np.zeros((*size, 3), np.uint8)
-        return np.asarray(fit_to_size(blank, self.size, np.asarray(keypoints, dtype=np.float64))[1], dtype=np.float64)
+        return self.fit(np.zeros((*size, 3), np.uint8), keypoints)[1]
 
     def target_pose(self, cond: Condition, pose: Pose) -> np.ndarray:
         """A target (or start) pose in the model's frame, for the condition ``cond``."""
+        kp = np.asarray(pose.keypoints, dtype=np.float64)
         if pose.image_size is None or tuple(pose.image_size) == cond.frame:
-            return np.asarray(cond.fit.apply(pose.keypoints), dtype=np.float64)
-        return self.other_frame(pose.keypoints, pose.image_size)
+            return kp if cond.fit is None else np.asarray(cond.fit.apply(kp), dtype=np.float64)
+        return self.other_frame(kp, pose.image_size)
 
     @staticmethod
     def parse_pose(text: str, what: str) -> Pose:
@@ -168,8 +174,8 @@ class WebService:
                                        f"image is {frame[1]}x{frame[0]} and the model {self.size[1]}x{self.size[0]}")
         if known is None and given is None:
             known = self.estimate(image, "the condition image")
-        fitted, kp, fit = fit_to_size(image, self.size, known)
-        return Condition(fitted, given if given is not None else np.asarray(kp, dtype=np.float64), frame, fit)
+        fitted, kp, fit = self.fit(image, known)
+        return Condition(fitted, given if given is not None else kp, frame, fit)
 
     def upload_pose(self, data: bytes, fit: bool):
         """An uploaded photo's pose: (keypoints (18, 2), frame (H, W), fitted image or None).
@@ -181,12 +187,12 @@ class WebService:
         kp = self.estimate(image, "the image")
         if not fit:
             return kp, tuple(image.shape[:2]), None
-        fitted, kp, _ = fit_to_size(image, self.size, kp)
-        return np.asarray(kp, dtype=np.float64), self.size, fitted
+        fitted, kp, _ = self.fit(image, kp)
+        return kp, self.size, fitted
 
     def upload_fitted(self, data: bytes) -> np.ndarray:
-        """An uploaded photo scaled and padded to the model's size, (H, W, 3) uint8."""
-        return fit_to_size(decode_image(data, self.limits, "image"), self.size)[0]
+        """An uploaded photo (all of it: no pose to crop around) fitted to the model's size."""
+        return self.fit(decode_image(data, self.limits, "image"))[0]
 
     # --- generation --------------------------------------------------------------------------
     def transfer(self, image: np.ndarray, src: np.ndarray, dst: np.ndarray, attention: bool = False):
