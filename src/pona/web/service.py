@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from PIL import Image
 
 from .. import pose as posemod
 from ..data.dataset import to_tensor, to_uint8
+from ..data.estimators import PoseEstimator, get_estimator
 from ..data.photos import Fit, fit_to_size
 from ..data.posefile import Pose, pose_from_json
 from ..errors import PonaError
@@ -31,7 +31,7 @@ from .uploads import ClientError, UploadLimits, decode_image
 
 log = logging.getLogger(__name__)
 
-Estimator = Callable[[np.ndarray], "np.ndarray | None"]  # (H, W, 3) uint8 -> (18, 2) (y, x) or None
+Estimator = PoseEstimator  # (H, W, 3) uint8 -> (18, 2) (y, x) keypoints, or None when nobody is found
 
 # A person standing, facing the camera, as fractions (y / H, x / W) of the frame.
 DEFAULT_POSE = (
@@ -52,9 +52,7 @@ def png_bytes(image: np.ndarray | Image.Image) -> bytes:
 
 
 def load_default_estimator() -> tuple[Estimator | None, str]:
-    """MediaPipe through ``pona.data.photos`` if the pose extra is installed, else (None, the fix)."""
-    from ..data.estimators import get_estimator
-
+    """MediaPipe BlazePose (``pona.data.estimators``) if the pose extra is installed, else (None, the fix)."""
     try:
         return get_estimator("mediapipe"), ""
     except PonaError as e:
@@ -211,6 +209,7 @@ class WebService:
         if not 2 <= frames <= MAX_FRAMES:
             raise ClientError(422, f"frames must be between 2 and {MAX_FRAMES}, got {frames}")
         poses = posemod.interpolate(start, end, frames)  # (F, 18, 2)
+        # The inputs PoNA.transfer builds (heat maps with sigma 6), for F frames at once.
         h, w = self.size
         dev = self.model.device
         x = to_tensor(image)[None].expand(frames, -1, -1, -1).to(dev)
