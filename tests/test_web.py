@@ -5,7 +5,6 @@ import io
 import json
 import re
 import struct
-import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 

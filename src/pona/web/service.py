@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import threading
 from dataclasses import dataclass
 
@@ -28,8 +27,6 @@ from ..inference import PoNA
 from .attention import AttentionStore, pose_guided_maps
 from .dataset import DatasetIndex
 from .uploads import ClientError, UploadLimits, decode_image
-
-log = logging.getLogger(__name__)
 
 Estimator = PoseEstimator  # (H, W, 3) uint8 -> (18, 2) (y, x) keypoints, or None when nobody is found
 
