@@ -108,3 +108,21 @@ def test_draw_pose_colours_joints_and_limbs_and_skips_missing():
     assert img.sum() == 0  # the input is not modified
     canvas = pose.draw_pose(None, kp, size=(64, 32))
     assert canvas.size == (32, 64)
+
+
+def test_interpolate_moves_shared_joints_on_a_line_and_switches_the_others_at_half_way():
+    from pona.pose import interpolate
+
+    a = np.full((18, 2), -1.0)
+    b = np.full((18, 2), -1.0)
+    a[0], b[0] = (0, 0), (10, 20)   # in both: moves
+    a[1] = (5, 5)                   # only at the start
+    b[2] = (7, 7)                   # only at the end
+    out = interpolate(a, b, 5)      # t = 0, .25, .5, .75, 1
+    assert out.shape == (5, 18, 2)
+    assert out[:, 0].tolist() == [[0, 0], [2.5, 5], [5, 10], [7.5, 15], [10, 20]]
+    assert out[:, 1, 0].tolist() == [5, 5, 5, -1, -1]
+    assert out[:, 2, 0].tolist() == [-1, -1, -1, 7, 7]
+    assert (out[:, 3:] == -1).all()
+    with pytest.raises(ValueError, match="at least 2"):
+        interpolate(a, b, 1)

@@ -154,3 +154,28 @@ def heatmaps_to_image(maps: torch.Tensor) -> np.ndarray:
     colors = torch.tensor(JOINT_COLORS, dtype=torch.float32, device=maps.device)  # (18, 3)
     rgb = (maps.float()[..., None] * colors[:, None, None, :]).amax(dim=0)  # (H, W, 3)
     return rgb.clamp(0, 255).round().to(torch.uint8).cpu().numpy()
+
+
+def interpolate(start, end, steps: int) -> np.ndarray:
+    """``steps`` poses from ``start`` to ``end`` (both included), linear in each coordinate.
+
+    A joint present in both poses moves on a straight line; a joint present in only one of them
+    is shown (at its only position) on that pose's half of the sequence and missing on the other.
+
+    Args:
+        start, end: (18, 2) (y, x), -1 missing.
+        steps: number of poses, >= 2.
+
+    Returns:
+        (steps, 18, 2) float64.
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2, got {steps}")
+    a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None, None]  # (steps, 1, 1)
+    line = (1 - t) * a + t * b  # (steps, 18, 2)
+    va, vb = visible(a)[:, None], visible(b)[:, None]  # (18, 1)
+    first_half = t <= 0.5  # (steps, 1, 1)
+    only_a = np.where(first_half, a, MISSING)  # (steps, 18, 2)
+    only_b = np.where(first_half, MISSING, b)
+    return np.where(va & vb, line, np.where(va, only_a, np.where(vb, only_b, MISSING))).astype(np.float64)

@@ -1,0 +1,55 @@
+"""``pona serve``: the web app (pona.web) under uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from . import cli
+from ..errors import MissingExtraError
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+@cli.command()
+@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="Generator checkpoint (file or run directory).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="PATN-layout dataset to pick people and poses from.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]), help="Which split of --data to offer.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the app to your network.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--device", default="cpu", show_default=True, help="Where the model runs: cpu, cuda, cuda:1, ...")
+@click.option("--no-pose-estimator", is_flag=True, help="Do not load MediaPipe even if the pose extra is installed.")
+@click.option("--max-upload-mb", default=16.0, show_default=True, type=click.FloatRange(0.01, 1024), help="Largest accepted upload.")
+@click.option("--max-upload-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.01, 1000), help="Largest accepted image.")
+def serve(checkpoint, data_dir, split, host, port, device, no_pose_estimator, max_upload_mb, max_upload_megapixels):
+    """Start the web app: pick or upload a person, set a pose, generate, see the attention.
+
+    Example: pona serve --checkpoint runs/synth --data data/synth  (then open http://127.0.0.1:8000)
+    """
+    try:
+        import uvicorn
+
+        from ..web.app import create_app
+        from ..web.uploads import UploadLimits
+    except ImportError as e:
+        raise MissingExtraError(f"pona serve needs the web extra ({e.name} is missing): pip install 'pona[web]'") from None
+
+    if not is_loopback(host):
+        click.secho(f"WARNING: binding to {host}: anyone who can reach this machine on port {port} can use the app "
+                    "(and its CPU). It has no authentication. Use --host 127.0.0.1 unless you mean it.",
+                    fg="red", bold=True, err=True)
+    limits = UploadLimits(max_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_upload_megapixels * 1e6))
+    app = create_app(checkpoint, data_dir, estimator=None if no_pose_estimator else "auto", device=device,
+                     limits=limits, split=split)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"pona web app on http://{shown}:{port}  (API docs: /docs, /openapi.json; Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
