@@ -110,7 +110,7 @@ def _validate_dataset(data_dir) -> str | None:
 def _resolve_estimator(estimator):
     """-> (callable or None, description or reason it is unavailable)."""
     if callable(estimator):
-        return estimator, getattr(estimator, "name", type(estimator).__name__)
+        return estimator, getattr(estimator, "name", getattr(estimator, "__name__", type(estimator).__name__))
     name = estimator or "mediapipe"
     if name == "none":
         return None, "no pose estimator requested"

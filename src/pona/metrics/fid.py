@@ -9,7 +9,7 @@ a small imaginary part from rounding is dropped, a large one is an error. ``meth
 exactly that. The default ``method="eigh"`` uses ``Tr (S1 S2)^(1/2) = Tr (S1^(1/2) S2 S1^(1/2))^(1/2)``
 (``S1 S2`` is similar to that positive semi-definite matrix, so they share eigenvalues) and two
 symmetric eigendecompositions: the same number to rounding (tested), real by construction, and
-about 10x faster at 2048 dimensions (8.5 s against 114 s for ``sqrtm`` on this project's CI machine).
+about 10x faster at 2048 dimensions (8.5 s against 114 s for ``sqrtm`` on a busy 2-core machine).
 """
 
 from __future__ import annotations
