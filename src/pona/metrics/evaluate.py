@@ -97,14 +97,11 @@ def copy_condition_images(data_dir, out_dir, split: str = "test", pairs=None) ->
 # ---------------------------------------------------------------------------------------------------
 
 
-def _validate_dataset(data_dir) -> str | None:
-    """Run the dataset checks when this build has them; returns a note when it does not."""
-    try:
-        from ..data.validate import check_dataset  # built in parallel; absent from older builds
-    except ImportError:
-        return "dataset not validated: pona.data.validate is not available in this build"
-    check_dataset(data_dir)  # raises DataError naming file:line on a malformed dataset
-    return None
+def _validate_dataset(data_dir, split: str) -> None:
+    """Refuse a malformed dataset up front (DataError with the file:line report), as training does."""
+    from ..data.validate import check_dataset
+
+    check_dataset(data_dir, (split,))
 
 
 def _resolve_estimator(estimator):
@@ -114,10 +111,8 @@ def _resolve_estimator(estimator):
     name = estimator or "mediapipe"
     if name == "none":
         return None, "no pose estimator requested"
-    try:
-        from ..data.photos import get_estimator
-    except ImportError:
-        return None, "no pose estimator: pona.data.photos is not available in this build"
+    from ..data.estimators import get_estimator
+
     try:
         return get_estimator(name), name
     except (PonaError, ImportError) as e:
@@ -201,7 +196,7 @@ def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "te
         weights_dir: folder holding the metric networks' weight files (see the README); also looked
             up: the torch hub cache, then a download when ``download`` and online.
         estimator: pose estimator for PCKh: a callable (H, W, 3) uint8 -> (18, 2) (y, x) keypoints or
-            None, a name for ``pona.data.photos.get_estimator`` (default "mediapipe"), or "none".
+            None, a name for ``pona.data.estimators.get_estimator`` (default "mediapipe"), or "none".
         batch_size: images per network pass; the last, partial batch is kept.
         pairs: pairs CSV or list of (from, to) instead of the split's pairs file.
         pad: pad 256x176 images to 256x256 with white (the field's DeepFashion protocol) for SSIM,
@@ -215,7 +210,8 @@ def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "te
         raise PonaError(f"batch_size must be >= 1, got {batch_size}")
     legacy, modern = protocol in ("legacy", "all"), protocol in ("modern", "all")
     device = torch.device(device)
-    notes = [n for n in [_validate_dataset(data_dir)] if n]
+    _validate_dataset(data_dir, split)
+    notes = []
 
     # 1. Pairs, annotations and generated files, matched by name.
     layout = find_split(data_dir, split)
