@@ -10,7 +10,7 @@ import torch
 import pona
 from pona.errors import DataError, PonaError, WeightsNotFoundError
 from pona.train import checkpoint
-from pona.train.config import load_config
+from pona.train.config import ConfigError, load_config
 from pona.train.monitor import read_metrics
 from pona.train.pool import ImagePool
 from pona.train.trainer import LOSS_KEYS, Trainer, TrainingDiverged, epoch_order, load_run_config
@@ -227,6 +227,11 @@ def test_a_dataset_that_fails_its_checks_stops_before_anything_is_written(data, 
     assert not (tmp_path / "run").exists()
 
 
+def test_gpu_only_switches_are_refused_on_cpu(data, tmp_path):
+    with pytest.raises(ConfigError, match="run.amp=bf16 needs a CUDA device"):
+        Trainer(tiny(data, "run.amp=bf16", "run.device=cpu"), tmp_path / "run")
+
+
 def test_paper_presets_without_vgg_weights_fail_before_training(data, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     cfg = load_config("market", [f"data.root={data}", f"loss.vgg_weights_dir={tmp_path}", "loss.vgg_download=false"])
@@ -244,7 +249,7 @@ def test_the_perceptual_term_uses_the_vgg_weights_given(data, tmp_path):
 
 
 @pytest.mark.parametrize("ablation", ["model.cross_attention=false", "model.self_attention=false",
-                                      "model.fusion=tail", "model.arch=patn"])
+                                      "model.fusion=tail", "model.arch=patn", "run.channels_last=true"])
 def test_ablations_train_from_config(data, tmp_path, ablation):
     t = Trainer(tiny(data, ablation, "model.n_blocks=1"), tmp_path / "run")
     losses = t.train_step(next(t.batches(0)))
@@ -291,3 +296,23 @@ def test_two_processes_with_gloo_keep_identical_parameters(data, tmp_path):
     assert state["iteration"] == 3 and len(state["ranks"]) == 2
     assert [r["iteration"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "train")] == [1, 2, 3]
     assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["kind"] == "train"
+
+
+def test_cli_trains_refuses_to_mix_runs_and_resumes_with_overrides(data, tmp_path, capsys):
+    from test_cli import run
+
+    out = tmp_path / "run"
+    args = ["train", "--config", "synth-tiny", "--data", str(data), "--out", str(out),
+            "optim.constant_iterations=2", "optim.decay_iterations=0", "run.val_every=0"]
+    code, stdout, err = run(capsys, *args)
+    assert code == 0, err
+    assert "stopped at iteration 2 (done)" in stdout and (out / "generator.safetensors").is_file()
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "--resume" in err and "--overwrite" in err and err.count("\n") == 1
+    code, stdout, err = run(capsys, "train", "--out", str(out), "--resume", "optim.constant_iterations=3")
+    assert code == 0, err
+    assert "stopped at iteration 3 (done)" in stdout and load_run_config(out).optim.constant_iterations == 3
+    code, _, err = run(capsys, "train", "--config", "synth-tiny", "model.ngf=abc")
+    assert code == 2 and "model.ngf must be int" in err
+    code, stdout, _ = run(capsys, "train", "--config", "synth-tiny", "--print-config", "model.ngf=16")
+    assert code == 0 and "ngf: 16" in stdout

@@ -80,7 +80,9 @@ def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
 class MetricsLog:
     """Appends records to metrics.jsonl and, when tensorboard is installed and wanted, to TensorBoard."""
 
-    def __init__(self, path: str | os.PathLike, tensorboard_dir: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike, tensorboard_dir: str | os.PathLike | None = None,
+                 purge_step: int | None = None):
+        """``purge_step``: on resume, TensorBoard hides events from that step on (the old run's tail)."""
         self.path = Path(path)
         self.writer = None
         if tensorboard_dir is not None:
@@ -89,7 +91,7 @@ class MetricsLog:
             except ImportError:  # the optional `tensorboard` extra
                 log.info("tensorboard is not installed: scalars go to %s only", self.path.name)
             else:
-                self.writer = SummaryWriter(str(tensorboard_dir))
+                self.writer = SummaryWriter(str(tensorboard_dir), purge_step=purge_step)
 
     def write(self, record: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as f:

@@ -168,6 +168,12 @@ class StopRequest:
                 signal.signal(s, h)
 
 
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    return [f"{section}.{k}: {old.get(section, {}).get(k)!r} -> {v!r}"
+            for section, values in new.items() for k, v in values.items()
+            if old.get(section, {}).get(k) != v]
+
+
 # -- the trainer ----------------------------------------------------------------------------------
 
 class Trainer:
@@ -234,9 +240,12 @@ class Trainer:
         self.best: dict = {}
         self.last_checkpoint_iteration = -1
         self.last_step_skipped = False
-        if resume:
-            self._load(checkpoint.load_latest(self.run_dir / "checkpoints"))
+        state = checkpoint.load_latest(self.run_dir / "checkpoints") if resume else None
+        if state is not None:
+            self._load(state)
         else:
+            if resume:
+                log.warning("%s: no checkpoint written yet, starting from iteration 0", self.run_dir)
             seed_everything(derived_seed(cfg.run.seed, env.rank, 99))
 
         # 5. the run directory (rank 0 writes, the others wait)
@@ -394,7 +403,8 @@ class Trainer:
         deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
         if env.is_main:
             self.metrics = MetricsLog(self.run_dir / "metrics.jsonl",
-                                      self.run_dir / "tensorboard" if cfg.run.tensorboard else None)
+                                      self.run_dir / "tensorboard" if cfg.run.tensorboard else None,
+                                      purge_step=self.iteration + 1 if self.iteration else None)
         bar = self._progress_bar(total)
         stream = self.batches(self.iteration)
         sums, count, bad, t_log, t0 = {}, 0, 0, time.perf_counter(), time.perf_counter()
@@ -423,7 +433,7 @@ class Trainer:
                         bar.update(1)
                         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k != "g_perc" or self.perceptual},
                                         refresh=False)
-                    if count and (self.iteration % cfg.run.log_every == 0 or self.iteration == end):
+                    if count and self.iteration % cfg.run.log_every == 0:
                         now = time.perf_counter()
                         self._log_train({k: v / count for k, v in sums.items()}, count / (now - t_log), now - t0)
                         sums, count, t_log = {}, 0, now
@@ -436,6 +446,9 @@ class Trainer:
                     if distributed.any_true(out_of_time or stop.reason is not None, env):
                         stopped = stop.reason or "max_minutes"
                         break
+            if count:  # the iterations since the last log line
+                self._log_train({k: v / count for k, v in sums.items()}, count / (time.perf_counter() - t_log),
+                                time.perf_counter() - t0)
             path = self.save_checkpoint() if self.last_checkpoint_iteration != self.iteration else None
         finally:
             if bar is not None:
@@ -444,7 +457,7 @@ class Trainer:
                 self.metrics.close()
         if path is None and env.is_main:
             path = checkpoint.state_path(self.run_dir / "checkpoints", self.iteration)
-        log.info("stopped at iteration %d (%s)", self.iteration, stopped)
+        log.debug("stopped at iteration %d (%s)", self.iteration, stopped)
         return {"iteration": self.iteration, "stopped": stopped, "checkpoint": path if env.is_main else None,
                 "best": dict(self.best)}
 
@@ -550,6 +563,9 @@ class Trainer:
         return path
 
     def _load(self, state: dict) -> None:
+        changed = _changed_keys(state["config"], self.config.to_dict())
+        if changed:
+            log.warning("resuming with a changed config: %s", ", ".join(changed))
         for k, m in self.nets.items():
             load_strict(m, state["models"][k], f"{self.run_dir}/checkpoints (state {state['iteration']}), {k}")
         for k, o in self.optimizers.items():
