@@ -107,9 +107,9 @@ def sample_identity(rng: np.random.Generator, preset: str = "market", index: int
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
     fashion = preset == "fashion"
     broad = rng.uniform(0, 1)  # 0 = narrow shoulders / wide hips, 1 = broad shoulders / narrow hips
-    shoulder = 0.105 + 0.03 * broad
+    shoulder = 0.095 + 0.025 * broad
     hip = 0.1 - 0.018 * broad + rng.uniform(-0.006, 0.008)
-    waist = min(shoulder, hip) * rng.uniform(0.78, 0.95)
+    waist = hip * rng.uniform(0.84, 1.0)
     skin_i = rng.uniform(0, len(SKIN_TONES) - 1)
     lo, t = int(skin_i), skin_i - int(skin_i)
     skin = (1 - t) * np.asarray(SKIN_TONES[lo]) + t * np.asarray(SKIN_TONES[min(lo + 1, len(SKIN_TONES) - 1)])
@@ -120,15 +120,19 @@ def sample_identity(rng: np.random.Generator, preset: str = "market", index: int
     bottom_color = _distinct(rng, TROUSER_COLORS if bottom == "trousers" else CLOTH_COLORS, top, 0.3)
     bag = "none" if fashion else str(rng.choice(BAGS, p=(0.55, 0.28, 0.17)))
     hat = str(rng.choice(HATS, p=(0.9, 0.05, 0.05) if fashion else (0.78, 0.14, 0.08)))
+    hair_length = str(rng.choice(HAIR_LENGTHS, p=(0.45, 0.25, 0.3) if not fashion else (0.3, 0.25, 0.45)))
+    face = str(rng.choice(FACES, p=(0.55, 0.17, 0.14, 0.14)))
+    if face == "beard" and (hair_length == "long" or bottom == "skirt"):
+        face = "plain"   # attributes are independent draws; this pairing just looks wrong
     return Identity(
         index=int(index),
         shoulder=float(shoulder), waist=float(waist), hip=float(hip),
         girth=float(rng.uniform(0.85, 1.25)), head=float(rng.uniform(0.93, 1.08)),
         skin=tuple(float(v) for v in np.clip(skin / 255 + rng.uniform(-0.02, 0.02, 3), 0, 1)),
         hair_color=_color(rng, HAIR_COLORS, 0.05, HAIR_WEIGHTS),
-        hair_length=str(rng.choice(HAIR_LENGTHS, p=(0.45, 0.25, 0.3) if not fashion else (0.3, 0.25, 0.45))),
+        hair_length=hair_length,
         hairline=float(rng.uniform(-0.55, -0.32)),
-        face=str(rng.choice(FACES, p=(0.55, 0.17, 0.14, 0.14))),
+        face=face,
         top_color=top,
         top_color2=_distinct(rng, CLOTH_COLORS, top, 0.5),
         pattern=pattern,

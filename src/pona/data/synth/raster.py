@@ -9,6 +9,7 @@ box-filtered down to the output size: anti-aliased edges at a few operations per
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,24 +43,23 @@ class Layer:
     def window(self, y0: float, x0: float, y1: float, x1: float) -> Window | None:
         """Samples inside the box [y0, y1] x [x0, x1] (output pixels), None if it misses the layer."""
         ss, (h, w) = self.ss, self.size
-        i0, i1 = max(int((y0 + 0.5) * ss), 0), min(int(np.ceil((y1 + 0.5) * ss)) + 1, h * ss)
-        j0, j1 = max(int((x0 + 0.5) * ss), 0), min(int(np.ceil((x1 + 0.5) * ss)) + 1, w * ss)
+        i0, i1 = max(int((y0 + 0.5) * ss), 0), min(math.ceil((y1 + 0.5) * ss) + 1, h * ss)
+        j0, j1 = max(int((x0 + 0.5) * ss), 0), min(math.ceil((x1 + 0.5) * ss) + 1, w * ss)
         if i0 >= i1 or j0 >= j1:
             return None
         return Window((slice(i0, i1), slice(j0, j1)), self._ys[i0:i1], self._xs[:, j0:j1])
 
     def coverage(self, d: np.ndarray) -> np.ndarray:
         """Signed distance (pixels, negative inside) -> coverage in [0, 1] with a one-sample ramp."""
-        return np.clip(0.5 - d * self.ss, 0.0, 1.0)
+        # minimum/maximum: np.clip's Python-level dispatch costs more than the work on small boxes
+        return np.minimum(np.maximum(d * -self.ss + 0.5, 0.0), 1.0)
 
     def paint(self, win: Window, alpha: np.ndarray, color: np.ndarray) -> None:
         """Composite ``color`` ((n, m, 3) or (3,)) with coverage ``alpha`` (n, m) over the layer."""
-        a = alpha[..., None]
         rgb = self.rgb[win.sl]
-        rgb *= 1 - a
-        rgb += np.asarray(color, np.float32) * a
+        rgb += (color - rgb) * alpha[..., None]
         cov = self.alpha[win.sl]
-        cov += alpha * (1 - cov)
+        cov += (1 - cov) * alpha
 
     def resolve(self) -> tuple[np.ndarray, np.ndarray]:
         """Box-filter to the output size: premultiplied rgb (H, W, 3) and alpha (H, W), float32."""
@@ -76,13 +76,16 @@ def segment_frame(win: Window, p0, p1):
     from the line in pixels, positive on the image-right side when the segment points down) and
     the segment's length in pixels.
     """
-    ey, ex = p1[0] - p0[0], p1[1] - p0[1]
-    length = float(np.hypot(ey, ex))
+    # Python floats keep the sample grids' float32 (a NumPy float64 scalar would promote them).
+    y0, x0 = float(p0[0]), float(p0[1])
+    ey, ex = float(p1[0]) - y0, float(p1[1]) - x0
+    length = math.hypot(ey, ex)
     if length < 1e-6:                       # a limb pointing at the camera: a disc
         ey, ex, length = 1.0, 0.0, 1e-6
-    dy, dx = win.ys - p0[0], win.xs - p0[1]
-    t = (dy * ey + dx * ex) / (length * length)
-    v = (dx * ey - dy * ex) / length
+    dy, dx = win.ys - y0, win.xs - x0         # (n, 1) and (1, m): cheap; the sums broadcast
+    l2 = length * length
+    t = dy * (ey / l2) + dx * (ex / l2)
+    v = dx * (ey / length) - dy * (ex / length)
     return t, v, length
 
 
@@ -92,17 +95,17 @@ def capsule(win: Window, p0, p1, r0: float, r1: float):
     Returns ``d`` (signed distance, pixels), ``t`` (clipped to [0, 1]) and ``v`` (see segment_frame).
     """
     t, v, length = segment_frame(win, p0, p1)
-    tc = np.clip(t, 0.0, 1.0)
-    along = (t - tc) * length
-    d = np.sqrt(along * along + v * v) - (r0 + (r1 - r0) * tc)
+    tc = np.minimum(np.maximum(t, 0.0), 1.0)
+    d = np.hypot((t - tc) * length, v)
+    d -= tc * float(r1 - r0) + float(r0)
     return d, tc, v
 
 
 def box_of(points, pad: float) -> tuple[float, float, float, float]:
     """Bounding box (y0, x0, y1, x1) of (y, x) points, grown by ``pad`` pixels."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    lo, hi = pts.min(0) - pad, pts.max(0) + pad
-    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+    ys = [float(p[0]) for p in points]
+    xs = [float(p[1]) for p in points]
+    return min(ys) - pad, min(xs) - pad, max(ys) + pad, max(xs) + pad
 
 
 def polygon(win: Window, corners) -> np.ndarray:
@@ -112,10 +115,10 @@ def polygon(win: Window, corners) -> np.ndarray:
     area = np.sum(c[:, 1] * np.roll(c[:, 0], -1) - np.roll(c[:, 1], -1) * c[:, 0])
     sign = -1.0 if area > 0 else 1.0
     d = None
-    for (y0, x0), (y1, x1) in zip(c, np.roll(c, -1, axis=0)):
+    for (y0, x0), (y1, x1) in zip(c.tolist(), np.roll(c, -1, axis=0).tolist()):
         ey, ex = y1 - y0, x1 - x0
-        n = np.hypot(ey, ex) + 1e-9
-        e = sign * ((win.ys - y0) * ex - (win.xs - x0) * ey) / n
+        n = float(np.hypot(ey, ex)) + 1e-9
+        e = ((win.ys - y0) * (sign * ex / n) - (win.xs - x0) * (sign * ey / n))
         d = e if d is None else np.maximum(d, e)
     return d
 

@@ -10,6 +10,8 @@ the face (eyes, brows, mouth, glasses, beard) only shows on the side of the head
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import raster
@@ -28,9 +30,9 @@ def _rgb(c) -> np.ndarray:
 
 
 def _shade(x: np.ndarray) -> np.ndarray:
-    """Cylinder shading across a part: x in [-1, 1] from one edge to the other; (n, m, 1)."""
-    x = np.clip(x, -1, 1)
-    return (1.0 - 0.28 * x * x - 0.06 * x)[..., None]
+    """Cylinder shading across a part: x in [-1, 1] from one edge to the other; (n, m, 1).
+    (|x| only exceeds 1 on the soft edge, where the shading barely changes.)"""
+    return (1.0 - x * (x * 0.28 + 0.06))[..., None]
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:
@@ -73,14 +75,11 @@ class _Painter:
         if win is None:
             return
         d, t, v = raster.capsule(win, p0, p1, r0, r1)
-        alpha = self.layer.coverage(d)
-        if not alpha.any():
-            return
-        r = r0 + (r1 - r0) * t
-        length = float(np.hypot(*(np.asarray(p1) - p0)))
-        self.layer.paint(win, alpha, color_fn(t, v, length, r))
+        r = t * (r1 - r0) + r0
+        length = math.hypot(float(p1[0] - p0[0]), float(p1[1] - p0[1]))
+        self.layer.paint(win, self.layer.coverage(d), color_fn(t, v, length, r))
 
-    def garment(self, u: np.ndarray, w: np.ndarray, base: np.ndarray, sleeve: bool) -> np.ndarray:
+    def garment(self, u: np.ndarray, w: np.ndarray, base: np.ndarray) -> np.ndarray:
         """Upper-garment colour at surface coordinates (body heights): u along, w across/around."""
         ident, px = self.ident, self.pxb
         p = ident.pattern_scale
@@ -93,9 +92,20 @@ class _Painter:
         elif ident.pattern == "dots":
             m = raster.dots(u, w, p, 0.24 * p, px)
         else:
-            return np.broadcast_to(base, u.shape + (3,))
-        m = m[..., None]
-        return base * (1 - m) + self.top2 * m
+            return base
+        return base + (self.top2 - base) * m[..., None]
+
+    def two_tone(self, cloth, cut: float, t, v, length: float, r):
+        """A limb in ``cloth`` (a colour, or an (n, m, 3) texture) from its start down to ``cut``
+        (a fraction of its length), bare skin below, with cylinder shading."""
+        if cut >= 1:
+            col = cloth
+        elif cut <= 0:
+            col = self.skin
+        else:
+            m = np.minimum(np.maximum((cut - t) * (length / self.layer.px) + 0.5, 0.0), 1.0)[..., None]
+            col = self.skin + (cloth - self.skin) * m
+        return col * _shade(v / r)
 
     # -- body ------------------------------------------------------------------------------------
 
@@ -109,15 +119,10 @@ class _Painter:
             hip, knee, ankle, toe = (self.at(f"{side}_{j}") for j in ("hip", "knee", "ankle", "toe"))
             zh, zk, za, zt = (self.z[P[f"{side}_{j}"]] for j in ("hip", "knee", "ankle", "toe"))
 
-            def leg_color(cut, t, v, length, r):
-                # trousers / shorts down to ``cut`` (fraction of the segment), skin below
-                m = np.clip((cut - t) * length / self.layer.px + 0.5, 0, 1)[..., None]
-                return (bottom * m + self.skin * (1 - m)) * _shade(v / r)
-
             self.parts.append((0, (zh + zk) / 2, lambda h=hip, k=knee: self.capsule(
-                h, k, 0.054 * g + extra, 0.04 * g + extra, lambda t, v, L, r: leg_color(cover[0], t, v, L, r))))
+                h, k, 0.05 * g + extra, 0.038 * g + extra, lambda t, v, L, r: self.two_tone(bottom, cover[0], t, v, L, r))))
             self.parts.append((0, (zk + za) / 2, lambda k=knee, a=ankle: self.capsule(
-                k, a, 0.037 * g + extra, 0.026 * g + extra, lambda t, v, L, r: leg_color(cover[1], t, v, L, r))))
+                k, a, 0.037 * g + extra, 0.026 * g + extra, lambda t, v, L, r: self.two_tone(bottom, cover[1], t, v, L, r))))
             self.parts.append((0, (za + zt) / 2 + 0.01, lambda a=ankle, t_=toe: self.capsule(
                 a, t_, 0.027, 0.022, lambda t, v, L, r: shoe * _shade(v / r))))
         # Pelvis: a short torso section in the bottom garment's colour (skin under a skirt).
@@ -135,13 +140,17 @@ class _Painter:
         neck, pelvis = self.at("neck"), self.at("pelvis")
         axis = (pelvis - neck) / (np.linalg.norm(pelvis - neck) + 1e-9)
         perp = np.array([-axis[1], axis[0]])               # perpendicular to the spine
-        centre_top = neck + (pelvis - neck) * 0.8
         c, s = np.cos(self.pose.yaw), np.sin(self.pose.yaw)
-        top_w = float(np.hypot(ident.waist * c, 0.085 * s)) * self.k + 0.012 * self.k
+        # waist, then hips (wide enough to cover the thighs' tops), then the hem round the knees
+        waist_c, hip_c = neck + (pelvis - neck) * 0.8, pelvis
+        waist_w = float(np.hypot(ident.waist * c, 0.085 * s)) * self.k + 0.01 * self.k
+        hip_w = float(np.hypot((HIP_JOINT * ident.hip + 0.05 * ident.girth) * c, 0.1 * s)) * self.k + 0.012 * self.k
+        hip_w = max(hip_w, waist_w)
         hem_c = (hems[0] + hems[1]) / 2
         spread = abs(np.dot(hems[1] - hems[0], perp)) / 2 + 0.05 * self.k
-        hem_w = max(spread, top_w * 1.3)
-        corners = [centre_top - perp * top_w, centre_top + perp * top_w, hem_c + perp * hem_w, hem_c - perp * hem_w]
+        hem_w = max(spread, hip_w * 1.15)
+        corners = [waist_c - perp * waist_w, waist_c + perp * waist_w, hip_c + perp * hip_w,
+                   hem_c + perp * hem_w, hem_c - perp * hem_w, hip_c - perp * hip_w]
         win = self.layer.window(*raster.box_of(corners, 1))
         if win is None:
             return
@@ -177,19 +186,22 @@ class _Painter:
     def torso(self):
         ident = self.ident
         sh, wa, hp = ident.shoulder, ident.waist, ident.hip
-        us = [-0.15, -0.03, 0.12, 0.4, 0.68, 1.0, ident.top_length]
-        a = [0.4 * sh, 0.9 * sh, sh + 0.012, max(wa, 0.88 * sh), wa, hp, hp * 1.02]
-        b = [0.045, 0.075, TORSO_DEPTH, TORSO_DEPTH + 0.005, 0.085, 0.09, 0.09]
-        a, b = a[: len(us)], b[: len(us)]
+        # Profile from the base of the neck over the shoulders (which meet the upper arms' round
+        # tops at the shoulder joints) down to the hem.
+        us = [-0.1, -0.06, -0.02, 0.06, 0.15, 0.4, 0.68, 1.0, ident.top_length]
+        a = [0.34 * sh, 0.72 * sh, 0.97 * sh, sh + 0.012, sh + 0.006, 0.9 * sh, wa, hp, hp * 1.02]
+        b = [0.04, 0.055, 0.072, 0.088, TORSO_DEPTH, TORSO_DEPTH + 0.005, 0.085, 0.09, 0.09]
+        if ident.top_length < 1.0:
+            us, a, b = us[:-2] + [ident.top_length], a[:-2] + [np.interp(ident.top_length, [0.68, 1.0], [wa, hp])], b[:-1]
         radius = 0.11  # mean radius: longitude -> arc length for the patterns
 
         def color(u, theta, shade):
             y = u * TORSO_LEN
-            col = self.garment(y, theta * radius, self.top, sleeve=False)
+            col = self.garment(y, theta * radius, self.top)
             if ident.pattern == "logo":
                 col = self.logo(col, theta * radius, y - 0.11)
             front = np.abs(theta) < 0.7
-            neck_depth = ident.neckline * (1 - (theta / 0.7) ** 2) - 0.035
+            neck_depth = ident.neckline * (1 - (theta / 0.7) ** 2) - 0.028
             m = np.clip((neck_depth - y) / self.pxb + 0.5, 0, 1) * front
             col = col * (1 - m[..., None]) + self.skin * m[..., None]
             return col * shade
@@ -218,20 +230,21 @@ class _Painter:
             sh, el, wr, hand = (self.at(f"{side}_{j}") for j in ("shoulder", "elbow", "wrist", "hand"))
             zs, ze, zw = (self.z[P[f"{side}_{j}"]] for j in ("shoulder", "elbow", "wrist"))
 
-            def arm_color(cut, seg_len, t, v, length, r):
-                along = t * seg_len
-                col = self.garment(along, v / self.k, self.top, sleeve=True)
-                m = np.clip((cut - t) * length / self.layer.px + 0.5, 0, 1)[..., None]
-                return (col * m + self.skin * (1 - m)) * _shade(v / r)
-
-            up_r = (0.031 * g + (loose if sleeve_end[0] > 0 else 0), 0.026 * g)
+            up_r = (0.029 * g + (loose if sleeve_end[0] > 0 else 0), 0.025 * g + (loose if sleeve_end[0] > 0.9 else 0))
             lo_r = (0.025 * g + (loose if sleeve_end[1] > 0 else 0), 0.019 * g + (loose if sleeve_end[1] > 0 else 0))
-            self.parts.append((3, (zs + ze) / 2, lambda a=sh, b=el: self.capsule(
-                a, b, up_r[0], up_r[1], lambda t, v, L, r: arm_color(sleeve_end[0], UPPER_ARM, t, v, L, r))))
+            # The upper arm's round top starts a little down the arm, under the shoulder's curve.
+            top = sh + (el - sh) * min(0.5 * up_r[0] * self.k / (np.hypot(*(el - sh)) + 1e-6), 0.3)
+            self.parts.append((3, (zs + ze) / 2, lambda a=top, b=el: self.capsule(
+                a, b, up_r[0], up_r[1], lambda t, v, L, r: self.sleeve(sleeve_end[0], UPPER_ARM, t, v, L, r))))
             self.parts.append((3, (ze + zw) / 2, lambda a=el, b=wr: self.capsule(
-                a, b, lo_r[0], lo_r[1], lambda t, v, L, r: arm_color(sleeve_end[1], FOREARM, t, v, L, r))))
+                a, b, lo_r[0], lo_r[1], lambda t, v, L, r: self.sleeve(sleeve_end[1], FOREARM, t, v, L, r))))
             self.parts.append((3, (ze + zw) / 2 + 1e-4, lambda a=wr, b=hand: self.capsule(
                 a, b, 0.019, 0.016, lambda t, v, L, r: self.skin * _shade(v / r))))
+
+    def sleeve(self, cut: float, seg_len: float, t, v, length: float, r):
+        """An arm segment: sleeve down to ``cut``, patterned in the limb's frame (along, across)."""
+        cloth = self.top if cut <= 0 else self.garment(t * seg_len, v * (1 / self.k), self.top)
+        return self.two_tone(cloth, cut, t, v, length, r)
 
     def neck(self):
         top = self.at("head") + (self.at("neck") - self.at("head")) * 0.45

@@ -106,7 +106,10 @@ def street_background(rng: np.random.Generator, size: tuple[int, int], style: Ca
         y0 = int(rng.uniform(-0.1, 0.8) * hz)
         x0 = int(rng.uniform(-0.2, 0.9) * w)
         rh, rw = int(rng.uniform(0.08, 0.45) * h), int(rng.uniform(0.1, 0.6) * w)
-        img[max(y0, 0): max(min(y0 + rh, hz), 0), max(x0, 0): max(x0 + rw, 0)] = _palette(rng, CLUTTER, 0.1)
+        # blended with the wall: shop fronts and windows, not paint swatches
+        mix = rng.uniform(0.35, 0.8)
+        img[max(y0, 0): max(min(y0 + rh, hz), 0), max(x0, 0): max(x0 + rw, 0)] = \
+            mix * _palette(rng, CLUTTER, 0.1) + (1 - mix) * style.wall
     for _ in range(rng.integers(0, 3)):
         x0 = int(rng.uniform(0, w))
         img[: hz + int(0.1 * h), x0: x0 + int(rng.integers(1, 4))] = _palette(rng, CLUTTER[:2] + CLUTTER[7:8], 0.05)
