@@ -262,6 +262,8 @@ class Trainer:
 
     def _check_options(self) -> None:
         cfg, dev = self.config, self.device
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"run.device={cfg.run.device}: CUDA is not available here (use run.device=cpu or auto)")
         if cfg.run.amp != "none" and dev.type != "cuda":
             raise ConfigError(f"run.amp={cfg.run.amp} needs a CUDA device (this run is on {dev})")
         if cfg.run.sync_batchnorm and self.env.distributed and dev.type != "cuda":
@@ -309,8 +311,9 @@ class Trainer:
     def train_step(self, batch: dict) -> dict[str, float]:
         """One full iteration: G step, then D_A step, then D_P step (Sec. III-F).
 
-        A non-finite loss (on any process) skips the rest of the iteration with nothing updated
-        (``last_step_skipped``); its losses are returned as they are, non-finite.
+        A non-finite loss (on any process) skips its step and sets ``last_step_skipped``: a bad
+        generator loss skips the whole iteration, a bad discriminator loss that discriminator's
+        update; the losses are returned as they are, non-finite.
         Returns the losses as floats: g_gan, g_l1, g_perc, g_total, d_appearance, d_pose.
         """
         cfg, env, opt = self.config, self.env, self.optimizers
