@@ -2,6 +2,7 @@ import json
 import os
 import signal
 import socket
+import sys
 
 import numpy as np
 import pytest
@@ -227,6 +228,23 @@ def test_a_dataset_that_fails_its_checks_stops_before_anything_is_written(data, 
     assert not (tmp_path / "run").exists()
 
 
+def test_the_dataset_checks_run_before_training(data, tmp_path, monkeypatch):
+    import types
+
+    calls = []
+
+    def check_dataset(root, splits):
+        calls.append((str(root), tuple(splits)))
+        raise DataError(f"{root}/tiny-pairs-train.csv:3: image train000_9.png does not exist")
+
+    monkeypatch.setitem(sys.modules, "pona.data.validate", types.SimpleNamespace(check_dataset=check_dataset))
+    with pytest.raises(DataError, match="tiny-pairs-train.csv:3"):
+        Trainer(tiny(data), tmp_path / "run")
+    assert calls == [(str(data), ("train", "test"))] and not (tmp_path / "run").exists()
+    Trainer(tiny(data, "data.validate=false"), tmp_path / "run")  # the switch turns the checks off
+    assert len(calls) == 1
+
+
 def test_gpu_only_switches_are_refused_on_cpu(data, tmp_path):
     with pytest.raises(ConfigError, match="run.amp=bf16 needs a CUDA device"):
         Trainer(tiny(data, "run.amp=bf16", "run.device=cpu"), tmp_path / "run")
@@ -273,6 +291,10 @@ def _ddp_worker(rank, world, port, cfg, run_dir, out_dir):
     try:
         t = Trainer(cfg, run_dir)
         first = next(t.batches(0))["source_name"]
+        calls = []
+        if rank == 1:  # a non-finite loss on one process only: every process must skip that step
+            t.nets["generator"].register_forward_hook(
+                lambda m, i, out: (calls.append(1), out * float("nan") if len(calls) == 2 else out)[1])
         t.train()
         torch.save({"weights": weights(t), "first_batch": first, "wrote_metrics": t.metrics is not None},
                    out_dir / f"rank{rank}.pt")
@@ -281,7 +303,7 @@ def _ddp_worker(rank, world, port, cfg, run_dir, out_dir):
 
 
 @pytest.mark.slow
-def test_two_processes_with_gloo_keep_identical_parameters(data, tmp_path):
+def test_two_processes_with_gloo_keep_identical_parameters_and_skip_steps_together(data, tmp_path):
     cfg = tiny(data, "optim.constant_iterations=3", "optim.decay_iterations=0", "optim.batch_size=2",
                "run.checkpoint_every=2", "run.val_every=2")
     torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), cfg, tmp_path / "run", tmp_path), nprocs=2)
@@ -294,7 +316,8 @@ def test_two_processes_with_gloo_keep_identical_parameters(data, tmp_path):
             assert torch.equal(v, r1["weights"][k]), k
     state = checkpoint.load_latest(tmp_path / "run" / "checkpoints")
     assert state["iteration"] == 3 and len(state["ranks"]) == 2
-    assert [r["iteration"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "train")] == [1, 2, 3]
+    # iteration 2 was skipped everywhere (rank 1's loss was NaN), so it has no train line
+    assert [r["iteration"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "train")] == [1, 3]
     assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["kind"] == "train"
 
 

@@ -238,7 +238,7 @@ class Trainer:
         # 4. state: fresh, or the newest readable checkpoint of run_dir
         self.iteration = 0
         self.best: dict = {}
-        self.last_checkpoint_iteration = -1
+        self.last_checkpoint_iteration = self.last_val_iteration = -1
         self.last_step_skipped = False
         state = checkpoint.load_latest(self.run_dir / "checkpoints") if resume else None
         if state is not None:
@@ -432,10 +432,10 @@ class Trainer:
                         for k, v in losses.items():
                             sums[k] = sums.get(k, 0.0) + v
                         count += 1
-                    if bar is not None:
+                    if bar is not None:  # running means since the last log line
                         bar.update(1)
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k != "g_perc" or self.perceptual},
-                                        refresh=False)
+                        bar.set_postfix({k: f"{v / max(count, 1):.3f}" for k, v in sums.items()
+                                         if k != "g_perc" or self.perceptual}, refresh=False)
                     if count and self.iteration % cfg.run.log_every == 0:
                         now = time.perf_counter()
                         self._log_train({k: v / count for k, v in sums.items()}, count / (now - t_log), now - t0)
@@ -452,6 +452,8 @@ class Trainer:
             if count:  # the iterations since the last log line
                 self._log_train({k: v / count for k, v in sums.items()}, count / (time.perf_counter() - t_log),
                                 time.perf_counter() - t0)
+            if stop.reason is None and self.val_set is not None and cfg.run.val_every and self.last_val_iteration != self.iteration:
+                self.validate()  # the final model takes part in the choice of generator-best
             path = self.save_checkpoint() if self.last_checkpoint_iteration != self.iteration else None
         finally:
             if bar is not None:
@@ -502,6 +504,7 @@ class Trainer:
             return None
         cfg, G = self.config, self.nets["generator"]
         G.eval()
+        self.last_val_iteration = self.iteration
         scores, rows = [], []
         try:
             for n, i in enumerate(self.val_indices()):
