@@ -1,0 +1,144 @@
+"""The learning benchmark: does PoNA learn pose transfer on synthetic people, and beat its ablation?
+
+On the synthetic Market-sized data (128x64), train three generators for the same budget with the
+``synth-market`` preset (ngf 16, batch 8, constant lr): PoNA, PoNA without the cross-modal
+attention (the paper's "w/o Cro.", Table IV) and PATN (9 blocks) at the same width. Then evaluate
+each on held-out test identities, beside copying the condition image:
+
+    SSIM        field's legacy SSIM (Gaussian window 1.5, data range of the generated image)
+    mask-SSIM   the same on images multiplied by the Market body mask of the target pose
+    PSNR        dB, uint8
+    L1          mean absolute error in [0, 1]
+
+Prints a table and writes ``<out>/learn.json``. Not a test: it takes ``3 x --minutes`` plus the
+evaluation. Full run (about 95 minutes on 2 CPU cores; run it on a quiet machine):
+
+    PYTHONPATH=src python benchmarks/learn.py --minutes 30 --out bench/learn
+
+Quick end-to-end check:
+
+    PYTHONPATH=src python benchmarks/learn.py --minutes 1 --eval-pairs 64 --out /tmp/learn
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pona.data.dataset import PairDataset, to_uint8
+from pona.metrics.masks import market_mask
+from pona.models.io import load_generator
+from pona.train.config import load_config
+from pona.train.monitor import l1, legacy_ssim, psnr
+from pona.train.trainer import Trainer
+
+MODELS = {  # name -> config overrides on top of the preset
+    "PoNA": [],
+    "w/o Cro.": ["model.cross_attention=false"],
+    "PATN": ["model.arch=patn", "model.n_blocks=9"],
+}
+
+
+def synthetic_data(root: Path, seed: int) -> Path:
+    """The synthetic Market-sized dataset (written once, then reused)."""
+    if any(root.glob("*-annotation-train.csv")):
+        return root
+    try:
+        from pona.data.synth import write_dataset
+    except ImportError:
+        sys.exit("pona.data.synth is not available on this branch: pass --data DIR (a PATN-layout dataset)")
+    write_dataset(root, preset="market", seed=seed)
+    return root
+
+
+def evaluate(generated_fn, dataset: PairDataset, indices: list[int]) -> dict:
+    """Mean SSIM, mask-SSIM, PSNR, L1 over ``indices`` of the test pairs; generated_fn(items) -> uint8 images."""
+    scores = []
+    for start in range(0, len(indices), 16):
+        items = [dataset[i] for i in indices[start:start + 16]]
+        for item, gen in zip(items, generated_fn(items)):
+            target = to_uint8(item["target_image"])
+            h, w = target.shape[:2]
+            mask = market_mask(item["target_keypoints"].numpy(), h, w)[..., None].astype(np.uint8)
+            scores.append((legacy_ssim(target, gen), legacy_ssim(target * mask, gen * mask), psnr(target, gen), l1(target, gen)))
+    s = np.array(scores)
+    return {"ssim": float(s[:, 0].mean()), "mask_ssim": float(s[:, 1].mean()), "psnr": float(s[:, 2].mean()),
+            "l1": float(s[:, 3].mean()), "pairs": len(s)}
+
+
+def generator_fn(run_dir: Path):
+    G = load_generator(run_dir)
+
+    @torch.no_grad()
+    def generate(items):
+        x = {k: torch.stack([it[k] for it in items]) for k in ("source_image", "source_maps", "target_maps")}
+        out = G(x["source_image"], x["source_maps"], x["target_maps"])
+        return [to_uint8(o) for o in out]
+
+    return generate, sum(p.numel() for p in G.parameters())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("bench/learn"))
+    p.add_argument("--data", type=Path, help="PATN-layout dataset (default: synthesise one under OUT/data)")
+    p.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget per model")
+    p.add_argument("--iterations", type=int, help="an iteration budget per model instead of minutes")
+    p.add_argument("--preset", default="synth-market")
+    p.add_argument("--eval-pairs", type=int, default=500, help="held-out pairs evaluated (evenly spread)")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("overrides", nargs="*", help="extra section.key=value config overrides for every model")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+
+    data = args.data or synthetic_data(args.out / "data", args.seed)
+    budget = [f"optim.constant_iterations={args.iterations or 10**9}", "optim.decay_iterations=0"]
+    test = PairDataset(data, "test")
+    indices = sorted({int(i) for i in np.linspace(0, len(test) - 1, min(args.eval_pairs, len(test)))})
+
+    results = {"copy condition": evaluate(lambda items: [to_uint8(it["source_image"]) for it in items], test, indices)}
+    runs = {}
+    for name in args.models:
+        config = load_config(args.preset, [f"data.root={data.resolve()}", f"run.seed={args.seed}", *budget,
+                                           *MODELS[name], *args.overrides])
+        run_dir = args.out / "runs" / name.replace("/", "").replace(" ", "-").replace(".", "").lower()
+        t0 = time.perf_counter()
+        summary = Trainer(config, run_dir, overwrite=True).train(max_minutes=None if args.iterations else args.minutes)
+        minutes = (time.perf_counter() - t0) / 60
+        generate, n_params = generator_fn(run_dir)
+        results[name] = {**evaluate(generate, test, indices), "iterations": summary["iteration"],
+                         "minutes": round(minutes, 2), "parameters": n_params}
+        runs[name] = str(run_dir)
+        logging.info("%s: %s", name, results[name])
+
+    header = f"{'model':16s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s} {'iters':>7s} {'params':>10s}"
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        print(f"{name:16s} {r['ssim']:7.4f} {r['mask_ssim']:9.4f} {r['psnr']:7.2f} {r['l1']:7.4f} "
+              f"{r.get('iterations', ''):>7} {r.get('parameters', ''):>10}")
+    report = {
+        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "preset": args.preset, "data": str(data), "budget": {"minutes": args.minutes} if not args.iterations
+        else {"iterations": args.iterations}, "eval_pairs": len(indices), "threads": args.threads,
+        "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+        "results": results, "runs": runs,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "learn.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out / 'learn.json'}")
+
+
+if __name__ == "__main__":
+    main()
