@@ -37,7 +37,8 @@ from pona.data.dataset import PairDataset, to_uint8
 from pona.metrics.masks import market_mask
 from pona.models.io import load_generator
 from pona.train.config import load_config
-from pona.train.monitor import l1, legacy_ssim, psnr
+from pona.metrics.psnr import l1_legacy, psnr
+from pona.metrics.ssim import apply_mask, ssim_legacy
 from pona.train.trainer import Trainer
 
 MODELS = {  # name -> config overrides on top of the preset
@@ -67,8 +68,9 @@ def evaluate(generated_fn, dataset: PairDataset, indices: list[int]) -> dict:
         for item, gen in zip(items, generated_fn(items)):
             target = to_uint8(item["target_image"])
             h, w = target.shape[:2]
-            mask = market_mask(item["target_keypoints"].numpy(), h, w)[..., None].astype(np.uint8)
-            scores.append((legacy_ssim(target, gen), legacy_ssim(target * mask, gen * mask), psnr(target, gen), l1(target, gen)))
+            mask = market_mask(item["target_keypoints"].numpy(), h, w)
+            scores.append((ssim_legacy(target, gen), ssim_legacy(apply_mask(target, mask), apply_mask(gen, mask)),
+                           psnr(target, gen), l1_legacy(target, gen)))
     s = np.array(scores)
     return {"ssim": float(s[:, 0].mean()), "mask_ssim": float(s[:, 1].mean()), "psnr": float(s[:, 2].mean()),
             "l1": float(s[:, 3].mean()), "pairs": len(s)}

@@ -1,5 +1,6 @@
-"""What a run shows while it trains: the metrics log (JSONL, TensorBoard), PNG grids of fixed
-validation pairs, and the quick SSIM/PSNR/L1 validation.
+"""What a run shows while it trains: the metrics log (JSONL, TensorBoard) and PNG grids of fixed
+validation pairs. The quick validation scores with pona.metrics (legacy SSIM, PSNR, L1), the same
+functions ``pona evaluate`` uses.
 
 metrics.jsonl: one JSON object per line, ``{"kind": "train" | "val", "iteration": int, ...}``;
 train lines hold the losses averaged over the last ``run.log_every`` iterations (and over
@@ -14,39 +15,12 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from ..fileio import atomic_path
 from ..pose import draw_pose
 
 log = logging.getLogger(__name__)
-
-
-def legacy_ssim(reference: np.ndarray, generated: np.ndarray) -> float:
-    """SSIM as the field computes it (Ma et al. 2017; PATN's and PoNA's evaluation scripts):
-    Gaussian window sigma 1.5, population covariance, RGB channels averaged, and the data range
-    taken from the *generated* image (max - min) rather than 255. Inputs: (H, W, 3) uint8.
-
-    TODO(lead): point this at pona.metrics once it lands, so training and evaluation share one SSIM.
-    """
-    from skimage.metrics import structural_similarity
-
-    generated = generated.astype(np.float64)
-    return float(structural_similarity(
-        reference.astype(np.float64), generated, gaussian_weights=True, sigma=1.5,
-        use_sample_covariance=False, channel_axis=2, data_range=generated.max() - generated.min()))
-
-
-def psnr(reference: np.ndarray, generated: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB for uint8 images (peak 255); inf for identical images."""
-    mse = np.mean((reference.astype(np.float64) - generated.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def l1(reference: np.ndarray, generated: np.ndarray) -> float:
-    """Mean absolute difference of uint8 images, in [0, 1] units."""
-    return float(np.mean(np.abs(reference.astype(np.float64) - generated.astype(np.float64))) / 255.0)
 
 
 def image_grid(rows: list[dict]) -> Image.Image:

@@ -52,7 +52,9 @@ from ..models.io import load_strict, save_generator
 from . import checkpoint, distributed
 from .config import ConfigError, TrainConfig
 from .losses import GANLoss, PerceptualLoss, discriminator_loss, generator_loss
-from .monitor import MetricsLog, image_grid, l1, legacy_ssim, psnr, save_png, truncate_metrics
+from ..metrics.psnr import l1_legacy, psnr
+from ..metrics.ssim import ssim_legacy
+from .monitor import MetricsLog, image_grid, save_png, truncate_metrics
 from .pool import ImagePool
 
 log = logging.getLogger(__name__)
@@ -132,12 +134,9 @@ def load_run_config(run_dir, overrides=()) -> TrainConfig:
 
 
 def validate_dataset(root: Path, splits: tuple[str, ...]) -> None:
-    """The data helper's full dataset checks, when present on this branch."""
-    try:
-        from ..data.validate import check_dataset
-    except ImportError:  # TODO(data): pona.data.validate.check_dataset lands with the data branch
-        log.debug("pona.data.validate not available: only the layout checks run")
-        return
+    """Refuse bad data before anything trains: the full report of ``pona data check``."""
+    from ..data.validate import check_dataset
+
     check_dataset(root, splits)
 
 
@@ -512,7 +511,7 @@ class Trainer:
                 with self._autocast():
                     out = G(*(self._to_device(item[k][None]) for k in ("source_image", "source_maps", "target_maps")))
                 generated, target = to_uint8(out[0]), to_uint8(item["target_image"])
-                scores.append((legacy_ssim(target, generated), psnr(target, generated), l1(target, generated)))
+                scores.append((ssim_legacy(target, generated), psnr(target, generated), l1_legacy(target, generated)))
                 if n < cfg.run.grid_pairs:
                     rows.append({"condition": to_uint8(item["source_image"]), "generated": generated, "target": target,
                                  "source_keypoints": item["source_keypoints"].numpy(),
