@@ -1,0 +1,138 @@
+"""Own-photo commands: ``pona pose`` (keypoints of one photo) and ``pona data from-photos``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+
+import click
+
+from . import cli, parse_size
+from .data import data
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(enabled: bool):
+    """Silence MediaPipe's C++ log lines (TFLite delegate, glog warnings), which its threads write
+    straight to file descriptor 2, while Python's own stderr (progress bar, logging) stays visible."""
+    if not enabled:
+        yield
+        return
+    old = sys.stderr
+    try:
+        python_on_fd2 = old.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # e.g. captured by pytest: not on fd 2 anyway
+        python_on_fd2 = False
+    old.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    handlers = []
+    if python_on_fd2:
+        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # the real stderr, by its saved fd
+        handlers = [h for h in logging.getLogger().handlers
+                    if isinstance(h, logging.StreamHandler) and h.stream is old]
+        for h in handlers:
+            h.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        if python_on_fd2:
+            for h in handlers:
+                h.setStream(old)
+            sys.stderr.close()
+            sys.stderr = old
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _estimator(name: str, visibility: float):
+    from ..data.estimators import get_estimator
+
+    return get_estimator(name, visibility=visibility) if name == "mediapipe" else get_estimator(name)
+
+
+_estimator_options = [
+    click.option("--estimator", default="mediapipe", show_default=True, help="Registered pose estimator."),
+    click.option("--visibility", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+                 help="MediaPipe: drop joints whose visibility score is under this."),
+    click.option("--show-logs", is_flag=True, help="Let the estimator's native log lines through to stderr."),
+]
+
+
+def estimator_options(f):
+    for option in reversed(_estimator_options):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the photo with the skeleton drawn (PNG/JPEG).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the keypoints as a pona pose file.")
+@estimator_options
+def pose(image, out, json_path, estimator, visibility, show_logs):
+    """Estimate the 18 COCO-18 keypoints of the person in IMAGE; print them as pona pose JSON.
+
+    Example: pona pose photo.jpg --out photo-pose.png --json photo-pose.json
+    """
+    from ..data.photos import estimate_photo_pose
+    from ..data.posefile import Pose, write_pose
+    from ..pose import draw_pose
+
+    with _quiet_native_stderr(not show_logs):
+        est = _estimator(estimator, visibility)
+        try:
+            photo, keypoints = estimate_photo_pose(image, est)
+        finally:
+            getattr(est, "close", lambda: None)()
+    size = photo.shape[:2]
+    keypoints = keypoints.round(2)  # 0.01 px is plenty; keeps the JSON short
+    if json_path:
+        write_pose(json_path, keypoints, size)
+    if out:
+        draw_pose(photo, keypoints).save(out)
+    click.echo(json.dumps(Pose(keypoints, size).to_json()))
+
+
+@data.command("from-photos")
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--preset", type=click.Choice(["market", "fashion"]), default="market", show_default=True,
+              help="Image size: market 128x64, fashion 256x176.")
+@click.option("--size", help="HxW instead of a preset, e.g. 192x96.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--pairs", type=click.Choice(["same-person", "all", "none"]), default="same-person", show_default=True,
+              help="Ordered pairs of different photos: of one person, of anyone, or no pairs.")
+@click.option("--person-sep", help="Photos directly in INPUT_DIR: the person is the file name up to this "
+                                  "separator (default: each photo its own person; sub-folders are people).")
+@click.option("--name", default="photos", show_default=True, help="Dataset name in the CSV file names.")
+@click.option("--pad", type=click.Choice(["edge", "white", "black"]), default="edge", show_default=True,
+              help="Padding colour: median colour of the crop's border, white or black.")
+@estimator_options
+def from_photos(input_dir, out_dir, preset, size, split, pairs, person_sep, name, pad, estimator, visibility, show_logs):
+    """Turn a folder of photos (optionally one sub-folder per person) into a PATN-layout dataset.
+
+    Photos that cannot be read or show no person are skipped and listed (stderr and the
+    <name>-sources-<split>.json manifest).
+
+    Example: pona data from-photos my-photos/ my-dataset/ --preset market
+    """
+    from ..data.photos import from_photos as run
+
+    with _quiet_native_stderr(not show_logs):
+        est = _estimator(estimator, visibility)
+        try:
+            summary = run(input_dir, out_dir, parse_size(size) or preset, est, split=split, pairs=pairs,
+                          person_sep=person_sep, name=name, pad=pad, progress=True)
+        finally:
+            getattr(est, "close", lambda: None)()
+    h, w = summary.size
+    people = len(summary.people)
+    click.echo(f"wrote {summary.images} images ({h}x{w}) of {people} {'person' if people == 1 else 'people'}, "
+               f"{summary.pairs} pairs, to {summary.split.images}; {len(summary.skipped)} photos skipped")
+    click.echo(f"  {summary.split.annotations}\n  {summary.split.pairs}\n  {summary.manifest}")
