@@ -11,6 +11,7 @@ from PIL import Image
 from pona.cli import main
 from pona.data.dataset import to_tensor, to_uint8
 from pona.data.layout import write_annotations, write_pairs
+from pona.data.photos import fit_to_size
 from pona.data.posefile import Pose, write_pose
 from pona.errors import DataError, PonaError
 from pona.inference import (
@@ -124,52 +125,70 @@ def test_bad_pose_shape_and_image_are_clear_errors(ckpt, data):
         model.transfer(image, Pose(pose_at(0), (40, 20)), pose_at(1))
 
 
-class FakeFit:
-    """A stand-in for pona.data.photos' Fit: a plain resize by (sy, sx)."""
-
-    def __init__(self, src, dst):
-        self.sy, self.sx = dst[0] / src[0], dst[1] / src[1]
-        self.src = src
-
-    def apply(self, kp):
-        kp = np.array(kp, dtype=np.float64)
-        vis = (kp != -1).all(1)
-        kp[vis] *= (self.sy, self.sx)
-        return kp
-
-    def invert(self, kp):
-        kp = np.array(kp, dtype=np.float64)
-        vis = (kp != -1).all(1)
-        kp[vis] /= (self.sy, self.sx)
-        return kp
-
-    def unfit(self, image, original):
-        return np.asarray(Image.fromarray(np.asarray(image)).resize((original.shape[1], original.shape[0])))
-
-
-def fake_fit_to_size(image, size, keypoints=None):
-    fit = FakeFit(image.shape[:2], size)
-    fitted = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
-    return fitted, fit.apply(keypoints), fit
-
-
-def test_transfer_of_another_size_goes_through_the_fit_and_back(ckpt, data, monkeypatch):
-    from pona.inference import model as model_module
-
-    monkeypatch.setattr(model_module, "_fit_to_size", fake_fit_to_size)
-    model = PoNA.from_checkpoint(ckpt)
-    big = np.asarray(Image.open(data / "test" / "p0.png").resize((2 * W, 2 * H), Image.NEAREST))
-    src, dst = pose_at(0) * 2, pose_at(3) * 2
+def big_photo():
+    """An 80x50 photo (other than the model size) with smooth colours, and two poses in it."""
+    rng = np.random.default_rng(3)
+    photo = np.asarray(Image.fromarray(rng.integers(0, 256, (5, 3, 3), dtype=np.uint8)).resize((50, 80), Image.BILINEAR))
+    src, dst = pose_at(0) * 2 + (8, 10), pose_at(2) * 2 + (8, 6)
     src[5] = dst[5] = -1
-    t = model.transfer_detailed(big, src, dst)
-    assert np.array_equal(t.src_keypoints, pose_at(0)) and np.array_equal(t.dst_keypoints, pose_at(3))
+    return np.array(photo), src, dst
+
+
+def test_transfer_of_another_size_uses_the_photo_fit_and_maps_back(ckpt):
+    model = PoNA.from_checkpoint(ckpt)
+    photo, src, dst = big_photo()
+    fitted, fitted_src, fit = fit_to_size(photo, (H, W), keypoints=src)
+    t = model.transfer_detailed(photo, src, dst)
+    assert np.array_equal(t.condition, fitted) and np.array_equal(t.src_keypoints, fitted_src)
+    assert np.array_equal(t.dst_keypoints, fit.apply(dst))   # same frame as the condition: same fit
     assert t.output.size == (W, H)
-    assert model.transfer(big, src, dst, original_frame=True).size == (2 * W, 2 * H)
-    # a target pose of its own frame (another photo, 64x48) is fitted on its own, not with the condition's fit
-    other = Pose(pose_at(3) * (3, 2) * (pose_at(3) != -1) - (pose_at(3) == -1), (3 * H, 2 * W))
-    assert np.array_equal(model.transfer_detailed(big, src, other).dst_keypoints, pose_at(3))
+    assert np.array_equal(np.asarray(t.output), direct(model.generator, fitted, fitted_src, fit.apply(dst)))
+    back = np.asarray(model.transfer(photo, src, dst, original_frame=True))
+    assert back.shape == photo.shape
+    top, left, bottom, right = fit.box
+    outside = np.ones(photo.shape[:2], bool)
+    outside[top:bottom, left:right] = False
+    assert np.array_equal(back[outside], photo[outside]) and not np.array_equal(back, photo)
+    assert np.array_equal(back, fit.unfit(np.asarray(t.output), photo))
+
+
+def test_target_poses_of_their_own_frame_get_their_own_fit(ckpt):
+    model = PoNA.from_checkpoint(ckpt)
+    photo, src, dst = big_photo()
+    fit = model.fit_input(photo, src)[2]
     # a pose already in the model frame is used as is
-    assert np.array_equal(model.transfer_detailed(big, src, Pose(pose_at(4), (H, W))).dst_keypoints, pose_at(4))
+    assert np.array_equal(model.transfer_detailed(photo, src, Pose(pose_at(4), (H, W))).dst_keypoints, pose_at(4))
+    # a pose from a 200x100 photo is framed on its own: the person fills the model frame as the data preparation does
+    other = Pose(dst * 2.5 * (dst != -1) - (dst == -1), (200, 100))
+    got = model.transfer_detailed(photo, src, other).dst_keypoints
+    own = fit_to_size(np.zeros((200, 100, 3), np.uint8), (H, W), keypoints=other.keypoints)[1]
+    assert np.allclose(got, own) and not np.allclose(got, fit.apply(dst))
+    # a sequence in that frame gets one crop: a pose shifted by 10 px stays shifted by 10 px * scale
+    moved = Pose(np.where(other.keypoints == -1, -1, other.keypoints + (0, 10)), (200, 100))
+    pair = model.fit_poses([other, moved], (80, 50), fit)
+    vis = pair[0, :, 0] != -1
+    shift = pair[1][vis] - pair[0][vis]
+    assert np.allclose(shift[:, 0], 0) and np.allclose(shift[:, 1], shift[0, 1]) and shift[0, 1] > 0
+
+
+def test_target_frame_overrides_the_rule(ckpt):
+    model = PoNA.from_checkpoint(ckpt)
+    photo, src, dst = big_photo()
+    fit = model.fit_input(photo, src)[2]
+    same_size = Pose(dst, (80, 50))  # e.g. another photo from the same phone
+    own = model.fit_poses([same_size], (80, 50), fit, "own")[0]
+    assert np.allclose(own, fit_to_size(np.zeros((80, 50, 3), np.uint8), (H, W), keypoints=dst)[1])
+    assert np.array_equal(model.fit_poses([same_size], (80, 50), fit, "auto")[0], fit.apply(dst))
+    assert np.array_equal(model.fit_poses([Pose(dst, (200, 100))], (80, 50), fit, "condition")[0], fit.apply(dst))
+    with pytest.raises(DataError, match="target pose 0 has no image_size"):
+        model.fit_poses([dst], (80, 50), fit, "own")
+
+
+def test_animate_in_the_original_frame(ckpt):
+    model = PoNA.from_checkpoint(ckpt)
+    photo, src, dst = big_photo()
+    frames = model.animate(photo, src, [dst, src], original_frame=True)
+    assert len(frames) == 2 and frames[0].size == (2 * 50, 80)
 
 
 def test_missing_condition_pose_is_extracted_by_the_estimator(ckpt, data):
@@ -354,6 +373,19 @@ def test_attention_figure_has_one_row_per_block(ckpt, data):
     assert fig.size == (visualize.COLUMNS * 2 * W, (1 + N_BLOCKS) * (2 * H + visualize.LABEL_HEIGHT))
 
 
+def test_attention_figure_point_is_given_in_the_photo_pixels(ckpt, monkeypatch):
+    model = PoNA.from_checkpoint(ckpt)
+    photo, src, dst = big_photo()
+    fit = model.fit_input(photo, src)[2]
+    seen = []
+    real = visualize.attention_view
+    monkeypatch.setattr(visualize, "attention_view", lambda *a: seen.append(a[-1]) or real(*a))
+    attention_figure(model, photo, src, dst, point=(40, 25), scale=1)
+    assert seen == [tuple(int(round(v)) for v in fit.apply(np.array([[40.0, 25.0]]))[0])]
+    with pytest.raises(PonaError, match="outside the person crop"):
+        attention_figure(model, photo, src, dst, point=(79, 0), scale=1)
+
+
 def test_auto_point_is_the_joint_that_moves_farthest():
     src, dst = pose_at(0), pose_at(0)
     dst[7] = (20, 14)
@@ -398,6 +430,24 @@ def test_cli_transfer_with_csv_poses_and_show_panel(ckpt, data, tmp_path, capsys
     expected = PoNA.from_checkpoint(ckpt).transfer(Image.open(data / "test" / "p0.png"), pose_at(0), pose_at(3))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), np.asarray(expected))
     assert Image.open(tmp_path / "panel.png").size == (4 * W, H)
+
+
+def test_cli_transfer_with_poses_extracted_from_photos(ckpt, data, tmp_path, capsys, monkeypatch):
+    from pona.inference import poses
+
+    photo, src, dst = big_photo()
+    Image.fromarray(photo).save(tmp_path / "person.png")
+    Image.fromarray(photo[::-1].copy()).save(tmp_path / "target.png")  # another photo: its pose is dst
+    answers = {photo.tobytes(): src, photo[::-1].tobytes(): dst}
+    monkeypatch.setattr(poses, "default_estimator", lambda name="mediapipe": lambda im: answers[im.tobytes()])
+    code, out, err = run(capsys, "transfer", "--checkpoint", ckpt, "--image", tmp_path / "person.png",
+                         "--pose", tmp_path / "target.png", "--out", tmp_path / "o.png", "--original-frame",
+                         "--target-frame", "own")
+    assert code == 0, err
+    assert Image.open(tmp_path / "o.png").size == (50, 80)
+    model = PoNA.from_checkpoint(ckpt)
+    expected = model.transfer(photo, src, Pose(dst, (80, 50)), original_frame=True, target_frame="own")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), np.asarray(expected))
 
 
 def test_cli_generate_then_resume(ckpt, data, tmp_path, capsys):

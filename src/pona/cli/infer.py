@@ -37,15 +37,19 @@ def model_options(f):
 
 
 def _load_inputs(model, image, source_pose, pose):
-    from ..data.dataset import load_image
+    from ..data.photos import read_photo
     from ..inference import load_pose
 
-    arr = load_image(image)
+    arr = read_photo(image)  # upright by its EXIF orientation, like the pose estimator sees it
     src = load_pose(source_pose, model.estimator) if source_pose else None
     return arr, src, load_pose(pose, model.estimator)
 
 
 POSE_HELP = "pose JSON, annotations.csv:NAME, or a photo (pose extracted; needs the pose extra)"
+target_frame_option = click.option(
+    "--target-frame", default="auto", show_default=True, type=click.Choice(["auto", "condition", "own"]),
+    help="Frame of the target pose(s): the condition photo's, or their own image size (framed like the data "
+         "preparation). auto: own when the pose's image size is known and differs from --image's.")
 
 
 @cli.command()
@@ -56,7 +60,8 @@ POSE_HELP = "pose JSON, annotations.csv:NAME, or a photo (pose extracted; needs 
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Generated image (.png).")
 @click.option("--show", type=click.Path(dir_okay=False), help="Also write a panel: condition | condition pose | target pose | output.")
 @click.option("--original-frame", is_flag=True, help="Paste the output back into --image's frame (else: model size).")
-def transfer(model, image, pose, source_pose, out, show, original_frame):
+@target_frame_option
+def transfer(model, image, pose, source_pose, out, show, original_frame, target_frame):
     """Generate the person of --image in the pose --pose.
 
     Example: pona transfer --checkpoint runs/synth-market --image data/synth-market/test/0000_0.png
@@ -66,7 +71,7 @@ def transfer(model, image, pose, source_pose, out, show, original_frame):
     from ..fileio import atomic_path
 
     arr, src, dst = _load_inputs(model, image, source_pose, pose)
-    t = model.transfer_detailed(arr, src, dst)
+    t = model.transfer_detailed(arr, src, dst, target_frame=target_frame)
     result = t.in_original_frame() if original_frame else t.output
     with atomic_path(out) as tmp:
         result.save(tmp, format="PNG")
@@ -88,7 +93,8 @@ def transfer(model, image, pose, source_pose, out, show, original_frame):
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024))
 @click.option("--original-frame", is_flag=True, help="Frames in --image's frame (else: model size).")
 @click.option("--no-skeleton", is_flag=True, help="Only the generated person, no skeleton beside it.")
-def animate(model, image, source_pose, poses, out, fps, batch_size, original_frame, no_skeleton):
+@target_frame_option
+def animate(model, image, source_pose, poses, out, fps, batch_size, original_frame, no_skeleton, target_frame):
     """Render a pose sequence as an animation: skeleton | generated person, one frame per pose.
 
     Example: pona animate --checkpoint runs/synth-market --image data/synth-market/test/0000_0.png
@@ -96,15 +102,16 @@ def animate(model, image, source_pose, poses, out, fps, batch_size, original_fra
     """
     from tqdm import tqdm
 
-    from ..data.dataset import load_image
+    from ..data.photos import read_photo
     from ..inference import load_pose, load_pose_sequence, write_animation
 
-    arr = load_image(image)
+    arr = read_photo(image)  # upright by its EXIF orientation, like the pose estimator sees it
     src = load_pose(source_pose, model.estimator) if source_pose else None
     sequence = load_pose_sequence(poses, model.estimator)
     with tqdm(total=len(sequence), unit="frame", desc="animate") as bar:
         frames = model.animate(arr, src, sequence, batch_size=batch_size, original_frame=original_frame,
-                               skeleton=not no_skeleton, progress=lambda n: bar.update(n - bar.n))
+                               skeleton=not no_skeleton, target_frame=target_frame,
+                               progress=lambda n: bar.update(n - bar.n))
     write_animation(frames, out, fps)
     w, h = frames[0].size
     click.echo(f"wrote {out}: {len(frames)} frames of {w}x{h} at {fps:g} fps")
@@ -151,7 +158,8 @@ def _parse_point(value: str | None):
 @click.option("--auto", "auto", is_flag=True, help="Pick the target joint that moves farthest (the default without --point).")
 @click.option("--scale", type=click.IntRange(1, 16), help="Panel size / model size [default: panels >= 256 px high].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure (.png).")
-def visualize_attention(model, image, pose, source_pose, point, auto, scale, out):
+@target_frame_option
+def visualize_attention(model, image, pose, source_pose, point, auto, scale, out, target_frame):
     """Fig. 13-style picture: each block's attention at one target location, and its codes.
 
     Example: pona visualize-attention --checkpoint runs/synth-market --image data/synth-market/test/0000_0.png
@@ -164,7 +172,7 @@ def visualize_attention(model, image, pose, source_pose, point, auto, scale, out
     if point and auto:
         raise click.UsageError("give --point or --auto, not both")
     arr, src, dst = _load_inputs(model, image, source_pose, pose)
-    fig = attention_figure(model, arr, src, dst, point=_parse_point(point), scale=scale)
+    fig = attention_figure(model, arr, src, dst, point=_parse_point(point), scale=scale, target_frame=target_frame)
     with atomic_path(out) as tmp:
         fig.save(tmp, format="PNG")
     click.echo(f"wrote {out} ({fig.width}x{fig.height}, {len(model.generator.blocks)} blocks)")

@@ -4,10 +4,11 @@ Frames. The generator works at its training size (``image_size``, the *model fra
 image of another size is brought to the model frame with the same crop/pad/resize as the data
 preparation of photos (:func:`pona.data.photos.fit_to_size`); the ``Fit`` it returns maps
 keypoints both ways and pastes the output back into the original image (``original_frame=True``).
-A model-size image is used as is. A pose refers to the condition image's frame unless it carries
-its own ``image_size`` (a :class:`~pona.data.posefile.Pose` read from a JSON or extracted from
-another photo); a pose of yet another frame is fitted on its own (the target person is framed the
-way the data preparation frames people).
+A model-size image is used as is. A target pose refers to the condition image's frame unless it
+carries its own ``image_size`` of another size (a :class:`~pona.data.posefile.Pose` read from a
+JSON or extracted from another photo): such poses are fitted on their own (the person framed the
+way the data preparation frames people; all poses of one sequence with one crop). ``target_frame``
+overrides the rule (:meth:`PoNA.fit_poses`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from PIL import Image
 
 from ..data.dataset import to_tensor, to_uint8
 from ..data.posefile import Pose
-from ..errors import DataError
+from ..errors import DataError, PonaError
 from ..models.io import load_generator
 from ..pose import NUM_JOINTS, heatmaps
 from .panels import animation_frame, as_image, transfer_panel
 from .poses import Estimator, LazyEstimator
+
+TARGET_FRAMES = ("auto", "condition", "own")
 
 
 def as_pose(pose, what: str = "pose") -> Pose:
@@ -46,10 +49,25 @@ def as_array(image) -> np.ndarray:
     return arr
 
 
-def _fit_to_size(image: np.ndarray, size: tuple[int, int], keypoints=None):
+def _fit_to_size(image: np.ndarray, size: tuple[int, int], keypoints=None, box=None):
     from ..data.photos import fit_to_size
 
-    return fit_to_size(image, size, keypoints=keypoints)
+    return fit_to_size(image, size, keypoints=keypoints, box=box)
+
+
+def frame_fit(frame_size: tuple[int, int], size: tuple[int, int], keypoint_sets) -> object:
+    """One Fit for poses drawn in a frame of ``frame_size`` (a photo, a video) that has no image here.
+
+    The crop box is the union of the people boxes of all the poses (the data preparation's
+    :func:`~pona.data.photos.person_box`), so a sequence keeps one camera: the person moves
+    within the frame instead of being re-centred and re-scaled on every pose.
+    """
+    from ..data.photos import person_box
+
+    boxes = np.array([b for kp in keypoint_sets if (b := person_box(kp, frame_size)) is not None])
+    box = None if not len(boxes) else (*boxes[:, :2].min(0), *boxes[:, 2:].max(0))
+    blank = np.zeros((*frame_size, 3), np.uint8)  # the geometry only: fit_to_size needs an image
+    return _fit_to_size(blank, size, box=box)[2]
 
 
 @dataclass
@@ -141,17 +159,37 @@ class PoNA:
         fitted, fitted_kp, fit = _fit_to_size(arr, self.image_size, keypoints=kp)
         return np.asarray(fitted), np.asarray(fitted_kp, dtype=np.float64), fit
 
-    def fit_pose(self, pose, frame_size: tuple[int, int], fit) -> np.ndarray:
-        """A target pose in the model frame. ``frame_size``, ``fit``: the condition image's size and Fit."""
-        pose = as_pose(pose, "target pose")
-        size = pose.image_size
-        if size is None or tuple(size) == tuple(frame_size):
-            return pose.keypoints if fit is None else np.asarray(fit.apply(pose.keypoints), dtype=np.float64)
-        if tuple(size) == self.image_size:
-            return pose.keypoints
-        # A pose from another frame (another photo): frame its person the way the data preparation does.
-        blank = np.zeros((*size, 3), np.uint8)
-        return np.asarray(_fit_to_size(blank, self.image_size, keypoints=pose.keypoints)[1], dtype=np.float64)
+    def fit_poses(self, poses, frame_size: tuple[int, int], fit, target_frame: str = "auto") -> np.ndarray:
+        """Target poses in the model frame: (T, 18, 2).
+
+        ``frame_size`` and ``fit`` are the condition image's size and Fit (None at model size).
+        ``target_frame`` says which frame a pose's coordinates refer to:
+          - "condition": the condition image's (mapped with its fit);
+          - "own": the pose's ``image_size`` (another photo, a video): poses of one frame size get
+            one crop together (:func:`frame_fit`); a pose of the model size is used as is;
+          - "auto": "condition" for a pose without ``image_size`` or of the condition's size,
+            else "own".
+        """
+        if target_frame not in TARGET_FRAMES:
+            raise PonaError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
+        poses = [as_pose(p, f"target pose {i}") for i, p in enumerate(poses)]
+        out = np.empty((len(poses), NUM_JOINTS, 2))
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, pose in enumerate(poses):
+            size = None if pose.image_size is None else tuple(pose.image_size)
+            if target_frame == "own" and size is None:
+                raise DataError(f"target pose {i} has no image_size: its own frame is unknown")
+            if target_frame == "condition" or (target_frame == "auto" and size in (None, tuple(frame_size))):
+                out[i] = pose.keypoints if fit is None else fit.apply(pose.keypoints)
+            elif size == self.image_size:
+                out[i] = pose.keypoints
+            else:
+                groups.setdefault(size, []).append(i)
+        for size, idx in groups.items():
+            own = frame_fit(size, self.image_size, [poses[i].keypoints for i in idx])
+            for i in idx:
+                out[i] = own.apply(poses[i].keypoints)
+        return out
 
     def source_pose(self, image, src_pose) -> Pose:
         """``src_pose``, or the pose the estimator finds in ``image`` when it is None."""
@@ -162,7 +200,8 @@ class PoNA:
             raise DataError("the pose estimator found no person in the condition image; give its pose")
         return Pose(np.asarray(kp, dtype=np.float64), as_array(image).shape[:2])
 
-    def transfer_detailed(self, image, src_pose, dst_pose, return_attention: bool = False) -> Transfer:
+    def transfer_detailed(self, image, src_pose, dst_pose, return_attention: bool = False,
+                          target_frame: str = "auto") -> Transfer:
         """Like :meth:`transfer`, returning a :class:`Transfer` (model-frame inputs, panel, way back)."""
         arr = as_array(image)
         src = self.source_pose(arr, src_pose)
@@ -170,13 +209,14 @@ class PoNA:
             raise DataError(f"the condition pose refers to a {src.image_size[1]}x{src.image_size[0]} image "
                             f"but the condition image is {arr.shape[1]}x{arr.shape[0]} (WxH)")
         cond, src_kp, fit = self.fit_input(arr, src.keypoints)
-        dst_kp = self.fit_pose(dst_pose, arr.shape[:2], fit)
+        dst_kp = self.fit_poses([dst_pose], arr.shape[:2], fit, target_frame)[0]
         result = self.generate(cond, src_kp, dst_kp, return_attention)
         out, maps = result if return_attention else (result, None)
         return Transfer(Image.fromarray(to_uint8(out[0])), cond, src_kp, dst_kp,
                         arr if fit is not None else None, fit, maps)
 
-    def transfer(self, image, src_pose, dst_pose, original_frame: bool = False, return_attention: bool = False):
+    def transfer(self, image, src_pose, dst_pose, original_frame: bool = False, return_attention: bool = False,
+                 target_frame: str = "auto"):
         """The person of ``image`` moved from ``src_pose`` to ``dst_pose``.
 
         Args:
@@ -184,29 +224,30 @@ class PoNA:
             src_pose: (18, 2) (y, x) keypoints in ``image``'s pixels (-1 missing), a Pose, or None
                 to extract it with the pose estimator.
             dst_pose: (18, 2) keypoints in the same frame as ``image``, or a Pose with its own
-                ``image_size`` (see the module docstring).
+                ``image_size`` (see the module docstring and ``target_frame``).
             original_frame: paste the output back into the input's frame (else: model size).
             return_attention: also return the per-block attention maps.
+            target_frame: "auto" | "condition" | "own", the frame of ``dst_pose`` (:meth:`fit_poses`).
 
         Returns:
             PIL image (and the maps).
         """
-        t = self.transfer_detailed(image, src_pose, dst_pose, return_attention)
+        t = self.transfer_detailed(image, src_pose, dst_pose, return_attention, target_frame)
         out = t.in_original_frame() if original_frame else t.output
         return (out, t.attention) if return_attention else out
 
     def animate(self, image, src_pose, poses, batch_size: int = 8, original_frame: bool = False,
-                skeleton: bool = True, progress=None) -> list[Image.Image]:
+                skeleton: bool = True, target_frame: str = "auto", progress=None) -> list[Image.Image]:
         """One frame per target pose: skeleton | generated person (or the person alone).
 
         The condition image and pose go through :meth:`fit_input` once; the target poses are
-        fitted with :meth:`fit_pose` and run through the generator ``batch_size`` at a time.
+        fitted with :meth:`fit_poses` (one camera for the whole sequence) and run through the generator ``batch_size`` at a time.
         ``progress``: optional callable(n_done) called after each batch.
         """
         arr = as_array(image)
         src = self.source_pose(arr, src_pose)
         cond, src_kp, fit = self.fit_input(arr, src.keypoints)
-        targets = np.stack([self.fit_pose(p, arr.shape[:2], fit) for p in poses])  # (T, 18, 2)
+        targets = self.fit_poses(poses, arr.shape[:2], fit, target_frame)  # (T, 18, 2)
         frames = []
         for s in range(0, len(targets), batch_size):
             out = self.generate(cond, src_kp, targets[s:s + batch_size])

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.dataset import load_image
+from ..data.photos import read_photo
 from ..data.layout import IMAGE_SUFFIXES
 from ..data.posefile import Pose, pose_from_json, read_pose
 from ..errors import DataError
@@ -33,8 +33,8 @@ Estimator = Callable[[np.ndarray], "np.ndarray | None"]
 
 
 def default_estimator(name: str = "mediapipe") -> Estimator:
-    """The pose estimator of :mod:`pona.data.photos` (needs the ``pose`` extra)."""
-    from ..data.photos import get_estimator
+    """A registered pose estimator of :mod:`pona.data.estimators` (MediaPipe needs the ``pose`` extra)."""
+    from ..data.estimators import get_estimator
 
     return get_estimator(name)
 
@@ -49,6 +49,11 @@ class LazyEstimator:
         if self._estimator is None:
             self._estimator = default_estimator(self.name)
         return self._estimator(image)
+
+    def close(self) -> None:
+        if self._estimator is not None and hasattr(self._estimator, "close"):
+            self._estimator.close()
+        self._estimator = None
 
 
 def is_image_path(spec: str | os.PathLike) -> bool:
@@ -69,7 +74,7 @@ def load_pose(spec: str | os.PathLike, estimator: Estimator | None = None) -> Po
     if ".csv:" not in spec and is_image_path(spec):
         if not Path(spec).is_file():
             raise DataError(f"{spec}: image not found")
-        return estimate_pose(load_image(spec), estimator, spec)
+        return estimate_pose(read_photo(spec), estimator, spec)
     return read_pose(spec)
 
 
@@ -108,7 +113,7 @@ def load_pose_sequence(spec: str | os.PathLike, estimator: Estimator | None = No
     poses, skipped = [], []
     for frame in frames:
         try:
-            poses.append(estimate_pose(load_image(frame), estimator, str(frame)))
+            poses.append(estimate_pose(read_photo(frame), estimator, str(frame)))
         except DataError:
             skipped.append(frame.name)
     if skipped:

@@ -186,7 +186,7 @@ def render(view: AttentionView, condition: np.ndarray, src_keypoints, dst_keypoi
 
 
 def attention_figure(model, image, src_pose, dst_pose, point: tuple[int, int] | None = None,
-                     scale: int | None = None) -> Image.Image:
+                     scale: int | None = None, target_frame: str = "auto") -> Image.Image:
     """The Fig. 13-style picture for one transfer (see the module docstring).
 
     Args:
@@ -195,6 +195,7 @@ def attention_figure(model, image, src_pose, dst_pose, point: tuple[int, int] | 
         point: (y, x) target location in the input image's pixels; None picks the target joint
             that moves farthest (:func:`auto_point`).
         scale: panel size / model size (default: the smallest integer making panels >= 256 px high).
+        target_frame: the frame of ``dst_pose``, see :meth:`PoNA.fit_poses`.
 
     Returns:
         PIL image of ``1 + n_blocks`` rows and ``COLUMNS`` panels.
@@ -202,13 +203,14 @@ def attention_figure(model, image, src_pose, dst_pose, point: tuple[int, int] | 
     arr = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
     src = model.source_pose(arr, src_pose)
     cond, src_kp, fit = model.fit_input(arr, src.keypoints)
-    dst_kp = model.fit_pose(dst_pose, arr.shape[:2], fit)
+    dst_kp = model.fit_poses([dst_pose], arr.shape[:2], fit, target_frame)[0]
     if point is None:
         point = auto_point(src_kp, dst_kp, model.image_size)
     elif fit is not None:
-        p = np.full((18, 2), -1.0)
-        p[0] = point
-        point = tuple(int(v) for v in np.asarray(fit.apply(p))[0])
+        p = fit.apply(np.array([point], dtype=np.float64))[0]
+        if (p == -1).all():
+            raise PonaError(f"point (y={point[0]}, x={point[1]}) is outside the person crop of the image")
+        point = tuple(int(round(v)) for v in p)
     view = attention_view(model, cond, src_kp, dst_kp, tuple(int(v) for v in point))
     scale = scale or max(1, -(-256 // model.image_size[0]))
     return render(view, cond, src_kp, dst_kp, scale)
