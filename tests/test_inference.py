@@ -290,10 +290,13 @@ def test_generate_legacy_strips_have_five_panels(ckpt, data, tmp_path):
     assert err(strip[:, :w], condition) < 0.5 * err(strip[:, :w], target)
     assert err(strip[:, 2 * w:3 * w], target) < 0.5 * err(strip[:, 2 * w:3 * w], condition)
     assert err(strip[:, 4 * w:], generated) < 0.5 * err(strip[:, 4 * w:], target)
-    # a strip missing makes the pair count as not done
+    # a strip missing beside its PNG is made again from the PNG, which stays as it was
     (tmp_path / "out" / "p0.png___p1.png_vis.jpg").unlink()
+    os.utime(tmp_path / "out" / "p0.png___p1.png.png", (1_000_000, 1_000_000))
     report = generate_pairs(model, data, tmp_path / "out", legacy_strips=True, workers=0, progress=False)
-    assert (report.written, report.skipped) == (1, 4)
+    assert (report.written, report.strips_added, report.skipped) == (0, 1, 4)
+    again = np.asarray(Image.open(tmp_path / "out" / "p0.png___p1.png_vis.jpg")).astype(float)
+    assert np.array_equal(again, strip) and (tmp_path / "out" / "p0.png___p1.png.png").stat().st_mtime == 1_000_000
 
 
 def test_generate_rejects_images_of_another_size(data, tmp_path):
@@ -497,3 +500,13 @@ def test_cli_pose_errors_are_one_line(ckpt, data, tmp_path, capsys):
                        "--source-pose", f"{data}/synth-annotation-test.csv:p0.png", "--pose", tmp_path / "none.json",
                        "--out", tmp_path / "o.png")
     assert code == 2 and "none.json: pose file not found" in err and err.count("\n") == 1
+
+
+def test_written_files_get_the_usual_permissions_not_mkstemps_0600(ckpt, data, tmp_path):
+    old = os.umask(0o022)
+    try:
+        generate_pairs(PoNA.from_checkpoint(ckpt), data, tmp_path / "out", pairs=[("p0.png", "p1.png")],
+                       workers=0, progress=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out" / "p0.png___p1.png.png").stat().st_mode & 0o777 == 0o644

@@ -36,6 +36,18 @@ def model_options(f):
     return wrapper
 
 
+def quiet_native_logs(f):
+    """Hide MediaPipe's C++ log lines (written straight to fd 2) while the command runs; Python's
+    own stderr (progress bars, warnings, logging) stays visible. See ``pona pose --show-logs``."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        from .photos import _quiet_native_stderr
+
+        with _quiet_native_stderr(True):
+            return f(*args, **kwargs)
+    return wrapper
+
+
 def _load_inputs(model, image, source_pose, pose):
     from ..data.photos import read_photo
     from ..inference import load_pose
@@ -61,12 +73,12 @@ target_frame_option = click.option(
 @click.option("--show", type=click.Path(dir_okay=False), help="Also write a panel: condition | condition pose | target pose | output.")
 @click.option("--original-frame", is_flag=True, help="Paste the output back into --image's frame (else: model size).")
 @target_frame_option
+@quiet_native_logs
 def transfer(model, image, pose, source_pose, out, show, original_frame, target_frame):
     """Generate the person of --image in the pose --pose.
 
-    Example: pona transfer --checkpoint runs/synth-market --image data/synth-market/test/0000_0.png
-    --source-pose data/synth-market/synth-annotation-test.csv:0000_0.png
-    --pose data/synth-market/synth-annotation-test.csv:0001_2.png --out out.png --show panel.png
+    Example: pona transfer --checkpoint runs/synth-market --image person.jpg --pose target.json
+    --out out.png --show panel.png
     """
     from ..fileio import atomic_path
 
@@ -94,11 +106,11 @@ def transfer(model, image, pose, source_pose, out, show, original_frame, target_
 @click.option("--original-frame", is_flag=True, help="Frames in --image's frame (else: model size).")
 @click.option("--no-skeleton", is_flag=True, help="Only the generated person, no skeleton beside it.")
 @target_frame_option
+@quiet_native_logs
 def animate(model, image, source_pose, poses, out, fps, batch_size, original_frame, no_skeleton, target_frame):
     """Render a pose sequence as an animation: skeleton | generated person, one frame per pose.
 
-    Example: pona animate --checkpoint runs/synth-market --image data/synth-market/test/0000_0.png
-    --source-pose data/synth-market/synth-annotation-test.csv:0000_0.png --poses walk.json --out walk.gif
+    Example: pona animate --checkpoint runs/synth-market --image person.jpg --poses walk.json --out walk.gif
     """
     from tqdm import tqdm
 
@@ -136,7 +148,8 @@ def generate(model, data, split, pairs, out, batch_size, workers, legacy_strips,
 
     r = generate_pairs(model, data, out, split=split, pairs=pairs, batch_size=batch_size,
                        legacy_strips=legacy_strips, overwrite=overwrite, workers=workers)
-    click.echo(f"{r.out}: {r.written} pairs written, {r.skipped} already there (of {r.total})")
+    strips = f", {r.strips_added} strips added from existing PNGs" if r.strips_added else ""
+    click.echo(f"{r.out}: {r.written} pairs written{strips}, {r.skipped} already there (of {r.total})")
 
 
 def _parse_point(value: str | None):
@@ -159,12 +172,12 @@ def _parse_point(value: str | None):
 @click.option("--scale", type=click.IntRange(1, 16), help="Panel size / model size [default: panels >= 256 px high].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure (.png).")
 @target_frame_option
+@quiet_native_logs
 def visualize_attention(model, image, pose, source_pose, point, auto, scale, out, target_frame):
     """Fig. 13-style picture: each block's attention at one target location, and its codes.
 
-    Example: pona visualize-attention --checkpoint runs/synth-market --image data/synth-market/test/0000_0.png
-    --source-pose data/synth-market/synth-annotation-test.csv:0000_0.png
-    --pose data/synth-market/synth-annotation-test.csv:0001_2.png --auto --out attention.png
+    Example: pona visualize-attention --checkpoint runs/synth-market --image person.jpg --pose target.json
+    --auto --out attention.png
     """
     from ..fileio import atomic_path
     from ..inference import attention_figure
