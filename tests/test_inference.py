@@ -268,7 +268,7 @@ def test_generate_resumes_and_overwrite_rewrites(ckpt, data, tmp_path):
     generate_pairs(model, data, out, pairs=[("p0.png", "p1.png"), ("p1.png", "p2.png")], workers=0, progress=False)
     first = out / "p0.png___p1.png.png"
     os.utime(first, (1_000_000, 1_000_000))
-    report = generate_pairs(model, data, out, workers=0, progress=False)
+    report = generate_pairs(model, data, out, workers=1, progress=False)  # a worker process loads the pairs
     assert (report.written, report.skipped) == (3, 2)
     assert first.stat().st_mtime == 1_000_000
     report = generate_pairs(model, data, out, overwrite=True, workers=0, progress=False)
@@ -279,7 +279,7 @@ def test_generate_resumes_and_overwrite_rewrites(ckpt, data, tmp_path):
 def test_generate_legacy_strips_have_five_panels(ckpt, data, tmp_path):
     model = PoNA.from_checkpoint(ckpt)
     generate_pairs(model, data, tmp_path / "out", legacy_strips=True, batch_size=2, workers=0, progress=False)
-    strip = np.asarray(Image.open(tmp_path / "out" / "p0.png___p1.png_vis.jpg")).astype(float)
+    strip = np.asarray(Image.open(tmp_path / "out" / "legacy_strips" / "p0.png___p1.png_vis.jpg")).astype(float)
     assert strip.shape == (H, 5 * W, 3)
     w = strip.shape[1] // 5  # how the old scripts cut it
     condition = np.asarray(Image.open(data / "test" / "p0.png"))
@@ -291,11 +291,11 @@ def test_generate_legacy_strips_have_five_panels(ckpt, data, tmp_path):
     assert err(strip[:, 2 * w:3 * w], target) < 0.5 * err(strip[:, 2 * w:3 * w], condition)
     assert err(strip[:, 4 * w:], generated) < 0.5 * err(strip[:, 4 * w:], target)
     # a strip missing beside its PNG is made again from the PNG, which stays as it was
-    (tmp_path / "out" / "p0.png___p1.png_vis.jpg").unlink()
+    (tmp_path / "out" / "legacy_strips" / "p0.png___p1.png_vis.jpg").unlink()
     os.utime(tmp_path / "out" / "p0.png___p1.png.png", (1_000_000, 1_000_000))
     report = generate_pairs(model, data, tmp_path / "out", legacy_strips=True, workers=0, progress=False)
     assert (report.written, report.strips_added, report.skipped) == (0, 1, 4)
-    again = np.asarray(Image.open(tmp_path / "out" / "p0.png___p1.png_vis.jpg")).astype(float)
+    again = np.asarray(Image.open(tmp_path / "out" / "legacy_strips" / "p0.png___p1.png_vis.jpg")).astype(float)
     assert np.array_equal(again, strip) and (tmp_path / "out" / "p0.png___p1.png.png").stat().st_mtime == 1_000_000
 
 
@@ -459,7 +459,8 @@ def test_cli_generate_then_resume(ckpt, data, tmp_path, capsys):
     code, out, err = run(capsys, *args)
     assert code == 0, err
     assert "5 pairs written, 0 already there (of 5)" in out
-    assert len(list((tmp_path / "out").glob("*_vis.jpg"))) == 5
+    assert len(list((tmp_path / "out" / "legacy_strips").glob("*_vis.jpg"))) == 5
+    assert len([p for p in (tmp_path / "out").iterdir() if p.is_file()]) == 5  # only the PNGs beside the folder
     code, out, _ = run(capsys, *args)
     assert "0 pairs written, 5 already there" in out
 

@@ -137,7 +137,7 @@ def animate(model, image, source_pose, poses, out, fps, batch_size, original_fra
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(0, 64), help="DataLoader workers.")
-@click.option("--legacy-strips", is_flag=True, help="Also write the field's 5-panel <from>___<to>_vis.jpg strips.")
+@click.option("--legacy-strips", is_flag=True, help="Also write the field's 5-panel strips, OUT/legacy_strips/<from>___<to>_vis.jpg.")
 @click.option("--overwrite", is_flag=True, help="Regenerate pairs already written (default: skip them, resume).")
 def generate(model, data, split, pairs, out, batch_size, workers, legacy_strips, overwrite):
     """Generate every pair of a pairs file: one <from>___<to>.png per pair.

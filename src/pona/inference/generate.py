@@ -1,10 +1,14 @@
 """``generate_pairs``: run a whole pairs file through the generator and write one PNG per pair.
 
 Output folder:
-    <from>___<to>.png        the generated image, lossless, rounded to uint8 (not truncated)
-    <from>___<to>_vis.jpg    with ``legacy_strips``: the field's 5-panel strip (see
-                             :func:`pona.inference.panels.legacy_strip`), JPEG quality 75 like the
-                             field's visualiser, for the old metric scripts that cut it at w/5
+    <from>___<to>.png                     the generated image, lossless, rounded to uint8 (not truncated)
+    legacy_strips/<from>___<to>_vis.jpg   with ``legacy_strips``: the field's 5-panel strip (see
+                                          :func:`pona.inference.panels.legacy_strip`), JPEG quality 75
+                                          like the field's visualiser
+
+The strips have a folder of their own: the old metric scripts read every file of the folder they
+are given and assert that its name ends in ``_vis.jpg``, and ``pona evaluate`` would count them as
+extra images beside the PNGs.
 
 ``<from>`` and ``<to>`` are the image names of the pairs file, extensions included (the field's
 convention, e.g. ``a.jpg___b.jpg.png``). Every file is written atomically, so a killed run leaves
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SEPARATOR = "___"
 LEGACY_SUFFIX = "_vis.jpg"
+LEGACY_DIR = "legacy_strips"
 LEGACY_JPEG_QUALITY = 75  # PIL's default, what the field's visualiser saved with
 
 
@@ -40,7 +45,8 @@ def output_name(src: str, dst: str) -> str:
 
 
 def legacy_name(src: str, dst: str) -> str:
-    return f"{src}{SEPARATOR}{dst}{LEGACY_SUFFIX}"
+    """Path of a pair's legacy strip relative to the output folder."""
+    return f"{LEGACY_DIR}/{src}{SEPARATOR}{dst}{LEGACY_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ def generate_pairs(model, data: str | os.PathLike, out: str | os.PathLike, split
         model: a :class:`pona.inference.PoNA` (its device, sigma and quantize are used).
         data: PATN-layout dataset directory; images must be the model's size.
         pairs: a pairs CSV or a list of (from, to) names (default: the split's pairs file).
-        legacy_strips: also write ``<from>___<to>_vis.jpg`` 5-panel strips.
+        legacy_strips: also write ``legacy_strips/<from>___<to>_vis.jpg`` 5-panel strips.
         overwrite: regenerate pairs already written (default: skip them).
         workers: DataLoader worker processes (image decoding and heat maps).
     """
