@@ -155,7 +155,10 @@ def test_transfer_json_maps_poses_to_the_model_frame_and_keeps_attention(client,
     assert np.allclose(out["target_pose"]["keypoints"], target) and out["image_size"] == [64, 32]
     assert np.array_equal(out["source_pose"]["keypoints"], ann["person0.png"])
     image = decode(base64.b64decode(out["image"]))
-    assert np.array_equal(image, library_transfer(env, dataset_image(env, "person0.png"), ann["person0.png"], target))
+    expected = library_transfer(env, dataset_image(env, "person0.png"), ann["person0.png"], target)
+    # Asking for attention takes the explicit path; the library's default CPU path agrees with it to
+    # float rounding, which can move a value across .5 and so one 8-bit level.
+    assert np.abs(image.astype(int) - expected).max() <= 1 and (image != expected).mean() < 0.01
     assert out["attention_grid"] == [16, 8]
 
     # The row for target pixel (37, 21) -> grid cell (9, 5), flat index 9 * 8 + 5, of each block's map.
