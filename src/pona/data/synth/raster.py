@@ -81,7 +81,7 @@ def segment_frame(win: Window, p0, p1):
     ey, ex = float(p1[0]) - y0, float(p1[1]) - x0
     length = math.hypot(ey, ex)
     if length < 1e-6:                       # a limb pointing at the camera: a disc
-        ey, ex, length = 1.0, 0.0, 1e-6
+        ey, ex, length = 1e-6, 0.0, 1e-6     # (a unit direction scaled to the length)
     dy, dx = win.ys - y0, win.xs - x0         # (n, 1) and (1, m): cheap; the sums broadcast
     l2 = length * length
     t = dy * (ey / l2) + dx * (ex / l2)
@@ -89,16 +89,22 @@ def segment_frame(win: Window, p0, p1):
     return t, v, length
 
 
-def capsule(win: Window, p0, p1, r0: float, r1: float):
-    """A tapered capsule from p0 (radius r0) to p1 (radius r1), pixels.
+def capsule(win: Window, p0, p1, r0: float, r1: float, ss: int = 1):
+    """A tapered capsule from p0 (radius r0) to p1 (radius r1), pixels, sampled ``ss`` per pixel.
 
-    Returns ``d`` (signed distance, pixels), ``t`` (clipped to [0, 1]) and ``v`` (see segment_frame).
+    Returns its coverage ``clip(0.5 + ss (r(t) - distance), 0, 1)`` (as Layer.coverage), ``t``
+    (clipped to [0, 1]) and ``v`` (see segment_frame), all (n, m) float32.
     """
     t, v, length = segment_frame(win, p0, p1)
     tc = np.minimum(np.maximum(t, 0.0), 1.0)
-    d = np.hypot((t - tc) * length, v)
-    d -= tc * float(r1 - r0) + float(r0)
-    return d, tc, v
+    t -= tc
+    t *= length * ss
+    dist = np.hypot(t, v * ss if ss != 1 else v)
+    alpha = tc * float(ss * (r1 - r0)) + float(0.5 + ss * r0)
+    alpha -= dist
+    np.maximum(alpha, 0.0, out=alpha)
+    np.minimum(alpha, 1.0, out=alpha)
+    return alpha, tc, v
 
 
 def box_of(points, pad: float) -> tuple[float, float, float, float]:
