@@ -182,7 +182,11 @@ class Painter:
             return
         t, v, length = raster.segment_frame(win, neck, pelvis)
         half = np.interp(t, us, w)
-        d = np.maximum(np.abs(v) - half, np.maximum(us[0] - t, t - us[-1]) * length)
+        # |v| - half is a distance across the spine; divide by the outline's slope factor to get
+        # the distance to the (sloping) outline, or a shallow edge (the shoulders) would alias.
+        slope = np.diff(w) / (np.diff(us) * length + 1e-9)
+        norm = np.sqrt(1 + slope * slope)[np.clip(np.searchsorted(us, t) - 1, 0, len(slope) - 1)]
+        d = np.maximum((np.abs(v) - half) / norm, np.maximum(us[0] - t, t - us[-1]) * length)
         alpha = self.layer.coverage(d)
         x = np.clip(v / half, -1, 1)
         theta = _wrap(np.arcsin(x) - self.pose.yaw) if texture else None
