@@ -25,18 +25,26 @@ class Window:
 
 
 class Layer:
-    """A premultiplied RGBA layer of ``size`` (H, W) pixels, ``ss`` x ``ss`` samples per pixel.
+    """An RGB(A) layer of ``size`` (H, W) pixels, ``ss`` x ``ss`` samples per pixel.
 
+    Without ``background`` it starts transparent and tracks coverage: ``resolve`` gives the
+    premultiplied colour and the coverage (alpha). With a ``background`` ((H, W, 3) float) the
+    parts are painted straight onto it and no coverage is kept (cheaper: dataset images).
     Sample (i, j) sits at output pixel coordinates ((i + 0.5) / ss - 0.5, (j + 0.5) / ss - 0.5),
     so an integer coordinate is a pixel centre, as keypoints are.
     """
 
-    def __init__(self, size: tuple[int, int], ss: int = 2):
+    def __init__(self, size: tuple[int, int], ss: int = 2, background: np.ndarray | None = None):
         h, w = size
         self.size, self.ss = (h, w), ss
         self.px = 1.0 / ss                               # one sample, in output pixels
-        self.rgb = np.zeros((h * ss, w * ss, 3), np.float32)
-        self.alpha = np.zeros((h * ss, w * ss), np.float32)
+        if background is None:
+            self.rgb = np.zeros((h * ss, w * ss, 3), np.float32)
+            self.alpha = np.zeros((h * ss, w * ss), np.float32)
+        else:
+            bg = np.asarray(background, np.float32)
+            self.rgb = bg.repeat(ss, 0).repeat(ss, 1) if ss > 1 else bg.copy()
+            self.alpha = None
         self._ys = ((np.arange(h * ss, dtype=np.float32) + 0.5) / ss - 0.5)[:, None]
         self._xs = ((np.arange(w * ss, dtype=np.float32) + 0.5) / ss - 0.5)[None, :]
 
@@ -58,14 +66,18 @@ class Layer:
         """Composite ``color`` ((n, m, 3) or (3,)) with coverage ``alpha`` (n, m) over the layer."""
         rgb = self.rgb[win.sl]
         rgb += (color - rgb) * alpha[..., None]
-        cov = self.alpha[win.sl]
-        cov += (1 - cov) * alpha
+        if self.alpha is not None:
+            cov = self.alpha[win.sl]
+            cov += (1 - cov) * alpha
 
-    def resolve(self) -> tuple[np.ndarray, np.ndarray]:
-        """Box-filter to the output size: premultiplied rgb (H, W, 3) and alpha (H, W), float32."""
+    def resolve(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Box-filter to the output size: rgb (H, W, 3) (premultiplied if transparent) and alpha
+        (H, W) (None over a background), float32."""
         (h, w), ss = self.size, self.ss
+        if ss == 1:
+            return self.rgb, self.alpha
         rgb = self.rgb.reshape(h, ss, w, ss, 3).mean(axis=(1, 3))
-        alpha = self.alpha.reshape(h, ss, w, ss).mean(axis=(1, 3))
+        alpha = None if self.alpha is None else self.alpha.reshape(h, ss, w, ss).mean(axis=(1, 3))
         return rgb, alpha
 
 

@@ -33,10 +33,10 @@ def _rgb(c) -> np.ndarray:
     return np.asarray(c, np.float32)
 
 
-def _shade(x: np.ndarray) -> np.ndarray:
-    """Cylinder shading across a part: x in [-1, 1] from one edge to the other; (n, m, 1).
-    (|x| only exceeds 1 on the soft edge, where the shading barely changes.)"""
-    return (x * x * -0.28 + 1.0)[..., None]
+def _shade(x: np.ndarray, r: float = 1.0) -> np.ndarray:
+    """Cylinder shading across a part: x / r in [-1, 1] from one edge to the other; (n, m, 1).
+    (|x| only exceeds r on the soft edge, where the shading barely changes.)"""
+    return (x * x * (-0.28 / (r * r)) + 1.0)[..., None]
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:
@@ -50,9 +50,10 @@ class Painter:
     2 a skirt, 3 the upper body; within a group, far to near (depth = z towards the camera).
     """
 
-    def __init__(self, ident: Identity, pose: BodyPose, size: tuple[int, int], ss: int):
+    def __init__(self, ident: Identity, pose: BodyPose, size: tuple[int, int], ss: int,
+                 background: np.ndarray | None = None):
         self.ident, self.pose, self.size = ident, pose, size
-        self.layer = raster.Layer(size, ss)
+        self.layer = raster.Layer(size, ss, background)
         self.k = pose.scale * size[0]                    # pixels per body height
         self.pxb = self.layer.px / self.k                # one sample in body heights
         self.pts3 = skeleton(pose, ident.shoulder, ident.hip, ident.head)
@@ -112,7 +113,7 @@ class Painter:
         else:
             m = np.minimum(np.maximum((cut - t) * (length / self.layer.px) + 0.5, 0.0), 1.0)[..., None]
             col = self.skin + (cloth - self.skin) * m
-        return col * _shade(v / r)
+        return col * _shade(v, r)
 
     # -- body ------------------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class Painter:
             self.parts.append((0, (zk + za) / 2, lambda k=knee, a=ankle: self.capsule(
                 k, a, 0.037 * g + extra, 0.026 * g + extra, lambda t, v, L, r: self.two_tone(bottom, cover[1], t, v, L, r))))
             self.parts.append((0, (za + zt) / 2 + 0.01, lambda a=ankle, t_=toe: self.capsule(
-                a, t_, 0.027, 0.022, lambda t, v, L, r: shoe * _shade(v / r))))
+                a, t_, 0.027, 0.022, lambda t, v, L, r: shoe * _shade(v, r))))
         # Pelvis: a short torso section in the bottom garment's colour (skin under a skirt).
         pelvis_color = self.skin if ident.bottom == "skirt" else bottom
         self.parts.append((1, 0.0, lambda: self.torso_section(
@@ -260,7 +261,7 @@ class Painter:
         top = self.at("head") + (self.at("neck") - self.at("head")) * 0.45
         r = 0.025 * self.ident.girth ** 0.5
         self.parts.append((3, -0.07, lambda: self.capsule(
-            self.at("neck"), top, r, r, lambda t, v, L, rr: self.skin * 0.94 * _shade(v / rr))))
+            self.at("neck"), top, r, r, lambda t, v, L, rr: self.skin * 0.94 * _shade(v, rr))))
 
     # -- head ------------------------------------------------------------------------------------
 
@@ -279,7 +280,7 @@ class Painter:
         self.parts.append((3, zh - 2e-4, lambda: self.ellipse(rxp * grow, ry * grow, -0.1 * ry, cap_color)))
         if ident.hair_length == "long":
             self.long_hair(rx, ry, rz)
-        if ident.hair_length != "long":
+        if ident.hair_length != "long" and ry * self.k >= 8:      # ears once they are over a pixel or two
             for side, theta in (("r", -np.pi / 2), ("l", np.pi / 2)):
                 facing = np.cos(theta + turn)
                 if facing > -0.3:
@@ -394,7 +395,7 @@ class Painter:
         # It lies on the back: behind the torso when the back faces away, over it otherwise.
         key = TORSO_KEY - 0.01 if np.cos(self.pose.yaw) > 0.15 else max(float(z.mean()), TORSO_KEY + 0.01)
         self.parts.append((3, key, lambda: self.capsule(
-            p0, p1, w0, w1, lambda t, v, L, r: hair * (0.9 + 0.06 * np.sin(v / self.k * 300))[..., None] * _shade(v / r))))
+            p0, p1, w0, w1, lambda t, v, L, r: hair * (0.9 + 0.06 * np.sin(v / self.k * 300))[..., None] * _shade(v, r))))
 
     # -- accessories -----------------------------------------------------------------------------
 
@@ -410,7 +411,7 @@ class Painter:
 
             def pack_color(t, v, L, r):
                 pocket = ((t > 0.55) & (t < 0.9) & (np.abs(v) < 0.6 * r) & facing_back)[..., None]
-                return color * np.where(pocket, 0.8, 1.0) * _shade(v / r)
+                return color * np.where(pocket, 0.8, 1.0) * _shade(v, r)
             self.parts.append((3, float(z.mean()), lambda: self.capsule(p0, p1, w, w * 0.95, pack_color)))
             if c > 0.1:   # straps over the shoulders, seen from the front
                 for sgn in (-1, 1):
@@ -430,7 +431,7 @@ class Painter:
                                         [-sgn * (ident.hip + 0.035), Y_HIP + 0.08, 0.01]])
             w = float(np.hypot(0.025 * c, 0.07 * s))
             self.parts.append((3, float(z.mean()) + 0.02, lambda: self.capsule(
-                q0, q1, w, w, lambda t, v, L, r: color * _shade(v / r))))
+                q0, q1, w, w, lambda t, v, L, r: color * _shade(v, r))))
 
     # -- all together ----------------------------------------------------------------------------
 
@@ -443,6 +444,7 @@ class Painter:
         self.bag()
         for _, _, fn in sorted(self.parts, key=lambda p: (p[0], p[1])):
             fn()
+        self.parts.clear()   # the closures refer back to self: break the cycle, free at once
         return self.layer.resolve()
 
 

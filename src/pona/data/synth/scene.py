@@ -15,6 +15,7 @@ import numpy as np
 
 from .identity import Identity, sample_identity
 from .posing import P, BodyPose, keypoints, sample_pose
+from .raster import Layer
 from .render import Painter
 
 SIZES = {"market": (128, 64), "fashion": (256, 176)}
@@ -105,22 +106,25 @@ def street_background(rng: np.random.Generator, size: tuple[int, int], style: Ca
     img[hz:] = style.ground
     img[hz:] *= np.linspace(0.95, 1.08, h - hz, dtype=np.float32)[:, None, None]   # nearer ground, lighter
     img += _smooth_field(rng, size, (4, 3), 0.08)
-    # Clutter on the wall: windows, doors, shop signs (rectangles) and poles (thin, full height).
-    for _ in range(rng.integers(2, 7)):
-        y0 = int(rng.uniform(-0.1, 0.8) * hz)
-        x0 = int(rng.uniform(-0.2, 0.9) * w)
-        rh, rw = int(rng.uniform(0.08, 0.45) * h), int(rng.uniform(0.1, 0.6) * w)
-        # blended with the wall: shop fronts and windows, not paint swatches
-        mix = rng.uniform(0.35, 0.8)
-        img[max(y0, 0): max(min(y0 + rh, hz), 0), max(x0, 0): max(x0 + rw, 0)] = \
-            mix * _palette(rng, clutter, 0.1) + (1 - mix) * style.wall
-    for _ in range(rng.integers(0, 3)):
-        x0 = int(rng.uniform(0, w))
-        img[: hz + int(0.1 * h), x0: x0 + int(rng.integers(1, 4))] = _palette(rng, clutter[[0, 1, 7]], 0.05)
+    # Clutter on the wall: windows, doors, shop signs (rectangles, blended with the wall: shop
+    # fronts, not paint swatches) and poles (thin, full height). Random numbers drawn in blocks.
+    n = int(rng.integers(2, 7))
+    u = rng.random((n, 5))
+    colors = clutter[rng.integers(len(clutter), size=n)] / 255 + rng.uniform(-0.1, 0.1, (n, 3)).astype(np.float32)
+    for (fy, fx, fh, fw, fm), color in zip(u.tolist(), np.clip(colors, 0, 1)):
+        y0, x0 = int((-0.1 + 0.9 * fy) * hz), int((-0.2 + 1.1 * fx) * w)
+        y1, x1 = min(y0 + int((0.08 + 0.37 * fh) * h), hz), x0 + int((0.1 + 0.5 * fw) * w)
+        mix = 0.35 + 0.45 * fm
+        img[max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)] = mix * color + (1 - mix) * style.wall
+    for fx, width, c in zip(rng.random(int(rng.integers(0, 3))).tolist(), rng.integers(1, 4, 2).tolist(),
+                            rng.integers(3, size=2).tolist()):
+        x0 = int(fx * w)
+        img[: hz + int(0.1 * h), x0: x0 + width] = clutter[[0, 1, 7][c]] / 255
     # Passers-by at the edges: soft upright blobs.
-    for _ in range(rng.integers(0, 3)):
-        cx = rng.choice([rng.uniform(-0.15, 0.1), rng.uniform(0.9, 1.15)]) * w
-        _blob(img, rng.uniform(0.3, 0.7) * h, cx, 0.35 * h, 0.12 * w, _palette(rng, clutter, 0.1))
+    for side, fx, fy, c in zip(rng.integers(2, size=2).tolist(), rng.random(2).tolist(), rng.random(2).tolist(),
+                               rng.integers(len(clutter), size=int(rng.integers(0, 3))).tolist()):
+        cx = (-0.15 + 0.25 * fx if side == 0 else 0.9 + 0.25 * fx) * w
+        _blob(img, (0.3 + 0.4 * fy) * h, cx, 0.35 * h, 0.12 * w, clutter[c] / 255)
     img *= style.light
     return img
 
@@ -132,16 +136,18 @@ def _shadow(bg: np.ndarray, feet: np.ndarray, k: float, strength: float) -> None
 
 
 def compose(ident: Identity, pose: BodyPose, background: np.ndarray, supersample: int = 2,
-            shadow: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Person over a float background: image (H, W, 3) float32, keypoints (18, 2), coverage (H, W)."""
+            shadow: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Person over a float (H, W, 3) background (not modified), with a contact shadow:
+    image (H, W, 3) float32 and keypoints (18, 2)."""
     size = background.shape[:2]
-    painter = Painter(ident, pose, size, supersample)
-    rgb, alpha = painter.draw()
+    painter = Painter(ident, pose, size, supersample)   # for its skeleton; draws on the background
+    background = background.copy()
     if shadow > 0:
-        background = background.copy()
         feet = painter.px[[P["r_ankle"], P["l_ankle"], P["r_toe"], P["l_toe"]]]
         _shadow(background, feet, painter.k, shadow)
-    return rgb + background * (1 - alpha[..., None]), keypoints(painter.px, pose, size), alpha
+    painter.layer = Layer(size, supersample, background)
+    image, _ = painter.draw()
+    return image, keypoints(painter.px, pose, size)
 
 
 @dataclass(frozen=True)
@@ -181,10 +187,10 @@ def example(seed: int, identity: int, pose_index: int, preset: str = "market",
         first, step = identity_cameras(seed, identity)
         camera = (first + pose_index * step) % N_CAMERAS + 1
         style = camera_style(seed, camera)
-        image, kp, _ = compose(ident, pose, street_background(rng, size, style), supersample, 0.2)
+        image, kp = compose(ident, pose, street_background(rng, size, style), supersample, 0.2)
         image += rng.standard_normal(image.shape, dtype=np.float32) * style.noise
     else:
         camera = 1
-        image, kp, _ = compose(ident, pose, plain_background(rng, size), supersample, 0.25)
+        image, kp = compose(ident, pose, plain_background(rng, size), supersample, 0.25)
     image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     return Example(image, kp, identity, pose_index, camera, pose)
