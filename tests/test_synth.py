@@ -198,3 +198,39 @@ def test_cli_writes_the_layout(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["data", "synth", str(out), "--train-ids", "2", "--poses", "2"])
     assert e.value.code == 2 and "--overwrite" in capsys.readouterr().err
+
+
+def test_capsule_coverage_matches_hand_values():
+    from pona.data.synth import raster
+    layer = raster.Layer((10, 10), ss=1)
+    win = layer.window(0, 0, 9, 9)
+    alpha, t, v = raster.capsule(win, (5.0, 2.0), (5.0, 7.0), 1.0, 1.0)
+    assert alpha[5, 4] == 1 and alpha[6, 4] == 0.5 and alpha[7, 4] == 0    # distance 0, 1 (edge), 2
+    assert alpha[5, 8] == pytest.approx(0.5, abs=1e-5) and t[5, 4] == pytest.approx(0.4) and v[6, 4] == pytest.approx(-1)
+    disc, _, _ = raster.capsule(win, (4.0, 4.0), (4.0, 4.0), 1.5, 1.5)    # a limb pointing at the camera
+    assert disc[4, 4] == 1 and disc[4, 6] == 0 and disc[4, 5] == 1          # 0.5 + 1.5 - 1 -> 1
+    s = raster.stripes(np.array([0.0, 0.25, 0.5, 1.0]), period=1.0, duty=0.5, px=1e-3)
+    assert list(s) == [1, 0.5, 0, 1]
+
+
+def test_png_writer_round_trips_through_pillow():
+    import io
+    from pona.data.synth import png_bytes
+    image = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    for level in (0, 1, 9):
+        assert np.array_equal(np.array(Image.open(io.BytesIO(png_bytes(image, level)))), image)
+
+
+def test_pose_from_keypoints_reproduces_the_keypoints():
+    from pona.data.synth import pose_from_keypoints
+    for i in range(8):
+        ident, p = person(i), pose(i, 0)
+        _, kp = render(ident, p, (128, 64))
+        q = pose_from_keypoints(kp, (128, 64))
+        _, kq = render(ident, q, (128, 64))
+        both = (kp >= 0).all(1) & (kq >= 0).all(1)
+        both[[J["nose"], J["r_eye"], J["l_eye"], J["r_ear"], J["l_ear"]]] = False
+        assert both.sum() >= 8 and np.abs(kq - kp)[both].max() <= 3
+    kp[J["neck"]] = -1
+    with pytest.raises(ValueError, match="neck"):
+        pose_from_keypoints(kp, (128, 64))

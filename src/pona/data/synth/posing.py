@@ -203,10 +203,15 @@ def walk_limbs(phase: float, stride: float = 1.0) -> dict:
     return out
 
 
+def _pick(rng: np.random.Generator, names: tuple, weights) -> str:
+    """One of ``names`` with probabilities ``weights`` (faster than Generator.choice with p)."""
+    return names[min(int(np.searchsorted(np.cumsum(weights), rng.random() * sum(weights))), len(names) - 1)]
+
+
 def _limbs(rng: np.random.Generator, kind: str) -> dict:
-    r_arm, l_arm, r_leg, l_leg = _rest_arm(rng), _rest_arm(rng), _rest_leg(rng), _rest_leg(rng)
     if kind == "walk":
         return walk_limbs(rng.uniform(0, 2 * np.pi), rng.uniform(0.7, 1.15))
+    r_arm, l_arm, r_leg, l_leg = _rest_arm(rng), _rest_arm(rng), _rest_leg(rng), _rest_leg(rng)
     if rng.random() < 0.3:  # weight on one leg, the other knee bent
         f = _deg(rng, 4, 14)
         r_leg = (r_leg[0], f, r_leg[0], f - _deg(rng, 14, 30))
@@ -259,8 +264,8 @@ def sample_pose(rng: np.random.Generator, preset: str = "market", kind: str | No
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    kind = kind or str(rng.choice(KINDS, p=KIND_WEIGHTS[preset]))
-    view = view or str(rng.choice(VIEWS, p=VIEW_WEIGHTS[preset]))
+    kind = kind or _pick(rng, KINDS, KIND_WEIGHTS[preset])
+    view = view or _pick(rng, VIEWS, VIEW_WEIGHTS[preset])
     if kind not in KINDS or view not in VIEWS:
         raise ValueError(f"kind must be one of {KINDS} and view one of {VIEWS}, got {kind!r}, {view!r}")
     pose = BodyPose(
@@ -302,7 +307,7 @@ def sample_pose_sequence(rng: np.random.Generator, n: int, preset: str = "market
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    view = view or str(rng.choice(VIEWS, p=VIEW_WEIGHTS[preset]))
+    view = view or _pick(rng, VIEWS, VIEW_WEIGHTS[preset])
     yaw0 = VIEW_YAW[view]
     if kind in ("walk", "turn"):
         phase0, stride = rng.uniform(0, 2 * np.pi), rng.uniform(0.8, 1.1)
@@ -328,3 +333,90 @@ def sample_pose_sequence(rng: np.random.Generator, n: int, preset: str = "market
     cy = float(np.mean([p.center[0] for p in fitted]))
     cx = float(np.mean([p.center[1] for p in fitted]))
     return [dataclasses.replace(p, scale=best.scale, center=(cy, cx)) for p in poses]
+
+
+# ---------------------------------------------------------------------------------------------
+# From 2-D keypoints back to a pose
+
+
+REST = BodyPose()
+
+
+def pose_from_keypoints(keypoints, size: tuple[int, int]) -> BodyPose:
+    """A :class:`BodyPose` whose skeleton projects onto ``keypoints`` (the inverse of rendering).
+
+    Any 18 COCO keypoints (y, x) in an image of ``size`` (H, W), -1 for missing: a synthetic pose,
+    a dataset annotation, a pose estimator's output. The neck, both shoulders and both hips are
+    needed. The scale comes from the torso length (assumed upright, not foreshortened), the lean
+    from its tilt, the body's yaw from the apparent shoulder width and the face joints (nose and
+    eyes seen: facing the camera; one ear only: a profile); each limb segment gets the 3-D direction
+    of the right length that projects onto it, taking the forward of the two possible depths
+    (2-D keypoints cannot tell forward from backward). Missing limb joints keep a resting pose.
+    The person's own proportions differ from the reference ones, so a rendered identity's joints
+    land within a few pixels of ``keypoints``, not exactly on them.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.shape != (len(COCO), 2):
+        raise ValueError(f"keypoints must have shape (18, 2), got {kp.shape}")
+    seen = (kp >= 0).all(axis=1)
+    need = [P[n] for n in ("neck", "r_shoulder", "l_shoulder", "r_hip", "l_hip")]
+    if not seen[need].all():
+        missing = [COCO[i] for i in need if not seen[i]]
+        raise ValueError(f"pose_from_keypoints needs the neck, shoulders and hips; missing: {missing}")
+    h, w = size
+    pelvis = (kp[P["r_hip"]] + kp[P["l_hip"]]) / 2
+    spine = pelvis - kp[P["neck"]]                                     # (dy, dx) pixels
+    k = float(np.hypot(*spine)) / (Y_HIP - Y_SHOULDER)                  # pixels per body height
+    lean = float(np.arctan2(-spine[1], spine[0]))                       # neck right of pelvis: lean > 0
+
+    def body_xy(p):
+        """Image point -> (x, y) body heights relative to the pelvis, the lean undone."""
+        dy, dx = (p - pelvis) / k
+        c, s = np.cos(lean), np.sin(lean)
+        return np.array([dx * c + dy * s, -dx * s + dy * c])
+
+    # Yaw: shoulders and hips look narrower as the body turns; the face says front or back.
+    width = body_xy(kp[P["l_shoulder"]])[0] - body_xy(kp[P["r_shoulder"]])[0]
+    width_h = body_xy(kp[P["l_hip"]])[0] - body_xy(kp[P["r_hip"]])[0]
+    cos_yaw = float(np.clip((width / 0.24 + width_h / (2 * HIP_JOINT * 0.09)) / 2, -1, 1))
+    face = seen[[P["nose"], P["r_eye"], P["l_eye"]]].any()
+    if face and cos_yaw < 0 and not (seen[P["r_ear"]] ^ seen[P["l_ear"]]):
+        cos_yaw = abs(cos_yaw)                  # a face is seen: not a back view, whatever the widths
+    sin_abs = float(np.sqrt(1 - cos_yaw ** 2))
+    if seen[P["nose"]]:
+        sign = np.sign(body_xy(kp[P["nose"]])[0]) or 1.0     # the nose points where the face turns
+    elif seen[P["r_ear"]] != seen[P["l_ear"]]:
+        sign = 1.0 if seen[P["r_ear"]] else -1.0   # the right side towards us: facing image right
+    else:
+        sign = 1.0
+    yaw = float(np.arctan2(sign * sin_abs, cos_yaw))
+    c, s = np.cos(yaw), np.sin(yaw)
+
+    def angles(a_name, b_name, length, side, rest, forward=True):
+        """(abduction, flexion) of the segment a -> b, or ``rest`` if a joint is missing."""
+        if not (seen[P[a_name]] and seen[P[b_name]]):
+            return rest
+        dx, dy = body_xy(kp[P[b_name]]) - body_xy(kp[P[a_name]])
+        dz = np.sqrt(max(length ** 2 - dx * dx - dy * dy, 0.0))
+        # camera (x, y, z) -> body (X, Y, Z); choose the depth sign putting the segment forward
+        options = [(dx * c - z * s, dy, dx * s + z * c) for z in (dz, -dz)]
+        X, Y, Z = max(options, key=lambda o: o[2]) if forward else min(options, key=lambda o: o[2])
+        n = np.sqrt(X * X + Y * Y + Z * Z) + 1e-9
+        X, Y, Z = X / n, Y / n, Z / n
+        a = float(np.arcsin(np.clip(side * X, -1, 1)))
+        return a, float(np.arctan2(Z, Y))
+
+    limbs = {}
+    for side, name in ((-1, "r"), (1, "l")):
+        rest_arm, rest_leg = getattr(REST, f"{name}_arm"), getattr(REST, f"{name}_leg")
+        ua = angles(f"{name}_shoulder", f"{name}_elbow", UPPER_ARM, side, rest_arm[:2])
+        fa = angles(f"{name}_elbow", f"{name}_wrist", FOREARM, side, rest_arm[2:])
+        th = angles(f"{name}_hip", f"{name}_knee", THIGH, side, rest_leg[:2])
+        sh = angles(f"{name}_knee", f"{name}_ankle", SHIN, side, rest_leg[2:], forward=False)  # knees bend back
+        limbs[f"{name}_arm"], limbs[f"{name}_leg"] = ua + fa, th + sh
+    head_yaw = 0.0
+    if seen[P["nose"]] and cos_yaw >= 0:
+        turn = float(np.arcsin(np.clip((body_xy(kp[P["nose"]])[0]) / (1.06 * HEAD_R[2]), -1, 1)))
+        head_yaw = float(np.clip(turn - yaw, -0.8, 0.8))
+    return BodyPose(yaw=yaw, head_yaw=head_yaw, lean=lean, scale=k / h,
+                    center=(float(pelvis[0] / h), float(pelvis[1] / w)), kind="keypoints", **limbs)

@@ -25,18 +25,26 @@ class Window:
 
 
 class Layer:
-    """A premultiplied RGBA layer of ``size`` (H, W) pixels, ``ss`` x ``ss`` samples per pixel.
+    """An RGB(A) layer of ``size`` (H, W) pixels, ``ss`` x ``ss`` samples per pixel.
 
+    Without ``background`` it starts transparent and tracks coverage: ``resolve`` gives the
+    premultiplied colour and the coverage (alpha). With a ``background`` ((H, W, 3) float) the
+    parts are painted straight onto it and no coverage is kept (cheaper: dataset images).
     Sample (i, j) sits at output pixel coordinates ((i + 0.5) / ss - 0.5, (j + 0.5) / ss - 0.5),
     so an integer coordinate is a pixel centre, as keypoints are.
     """
 
-    def __init__(self, size: tuple[int, int], ss: int = 2):
+    def __init__(self, size: tuple[int, int], ss: int = 2, background: np.ndarray | None = None):
         h, w = size
         self.size, self.ss = (h, w), ss
         self.px = 1.0 / ss                               # one sample, in output pixels
-        self.rgb = np.zeros((h * ss, w * ss, 3), np.float32)
-        self.alpha = np.zeros((h * ss, w * ss), np.float32)
+        if background is None:
+            self.rgb = np.zeros((h * ss, w * ss, 3), np.float32)
+            self.alpha = np.zeros((h * ss, w * ss), np.float32)
+        else:
+            bg = np.asarray(background, np.float32)
+            self.rgb = bg.repeat(ss, 0).repeat(ss, 1) if ss > 1 else bg.copy()
+            self.alpha = None
         self._ys = ((np.arange(h * ss, dtype=np.float32) + 0.5) / ss - 0.5)[:, None]
         self._xs = ((np.arange(w * ss, dtype=np.float32) + 0.5) / ss - 0.5)[None, :]
 
@@ -58,14 +66,18 @@ class Layer:
         """Composite ``color`` ((n, m, 3) or (3,)) with coverage ``alpha`` (n, m) over the layer."""
         rgb = self.rgb[win.sl]
         rgb += (color - rgb) * alpha[..., None]
-        cov = self.alpha[win.sl]
-        cov += (1 - cov) * alpha
+        if self.alpha is not None:
+            cov = self.alpha[win.sl]
+            cov += (1 - cov) * alpha
 
-    def resolve(self) -> tuple[np.ndarray, np.ndarray]:
-        """Box-filter to the output size: premultiplied rgb (H, W, 3) and alpha (H, W), float32."""
+    def resolve(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Box-filter to the output size: rgb (H, W, 3) (premultiplied if transparent) and alpha
+        (H, W) (None over a background), float32."""
         (h, w), ss = self.size, self.ss
+        if ss == 1:
+            return self.rgb, self.alpha
         rgb = self.rgb.reshape(h, ss, w, ss, 3).mean(axis=(1, 3))
-        alpha = self.alpha.reshape(h, ss, w, ss).mean(axis=(1, 3))
+        alpha = None if self.alpha is None else self.alpha.reshape(h, ss, w, ss).mean(axis=(1, 3))
         return rgb, alpha
 
 
@@ -81,7 +93,7 @@ def segment_frame(win: Window, p0, p1):
     ey, ex = float(p1[0]) - y0, float(p1[1]) - x0
     length = math.hypot(ey, ex)
     if length < 1e-6:                       # a limb pointing at the camera: a disc
-        ey, ex, length = 1.0, 0.0, 1e-6
+        ey, ex, length = 1e-6, 0.0, 1e-6     # (a unit direction scaled to the length)
     dy, dx = win.ys - y0, win.xs - x0         # (n, 1) and (1, m): cheap; the sums broadcast
     l2 = length * length
     t = dy * (ey / l2) + dx * (ex / l2)
@@ -89,16 +101,22 @@ def segment_frame(win: Window, p0, p1):
     return t, v, length
 
 
-def capsule(win: Window, p0, p1, r0: float, r1: float):
-    """A tapered capsule from p0 (radius r0) to p1 (radius r1), pixels.
+def capsule(win: Window, p0, p1, r0: float, r1: float, ss: int = 1):
+    """A tapered capsule from p0 (radius r0) to p1 (radius r1), pixels, sampled ``ss`` per pixel.
 
-    Returns ``d`` (signed distance, pixels), ``t`` (clipped to [0, 1]) and ``v`` (see segment_frame).
+    Returns its coverage ``clip(0.5 + ss (r(t) - distance), 0, 1)`` (as Layer.coverage), ``t``
+    (clipped to [0, 1]) and ``v`` (see segment_frame), all (n, m) float32.
     """
     t, v, length = segment_frame(win, p0, p1)
     tc = np.minimum(np.maximum(t, 0.0), 1.0)
-    d = np.hypot((t - tc) * length, v)
-    d -= tc * float(r1 - r0) + float(r0)
-    return d, tc, v
+    t -= tc
+    t *= length * ss
+    dist = np.hypot(t, v * ss if ss != 1 else v)
+    alpha = tc * float(ss * (r1 - r0)) + float(0.5 + ss * r0)
+    alpha -= dist
+    np.maximum(alpha, 0.0, out=alpha)
+    np.minimum(alpha, 1.0, out=alpha)
+    return alpha, tc, v
 
 
 def box_of(points, pad: float) -> tuple[float, float, float, float]:

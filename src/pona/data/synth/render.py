@@ -16,10 +16,14 @@ import numpy as np
 
 from . import raster
 from .identity import Identity
-from .posing import (FOREARM, HEAD_R, HIP_JOINT, P, TORSO_DEPTH, UPPER_ARM, Y_HIP, Y_SHOULDER, BodyPose,
+from .posing import (FOREARM, HAND, HEAD_R, HIP_JOINT, P, TORSO_DEPTH, UPPER_ARM, Y_HIP, Y_SHOULDER, BodyPose,
                      body_to_camera, keypoints, skeleton, to_pixels)
 
 TORSO_LEN = Y_HIP - Y_SHOULDER
+# The torso's place in the drawing order of the upper body: a bit behind its centre, so that arms
+# hanging beside it (depth ~0) are drawn over its edges, while the far arm of a profile
+# (depth ~ -shoulder) hides behind it.
+TORSO_KEY = -0.06
 EYE_COLOR = np.array([0.13, 0.1, 0.1], np.float32)
 MOUTH_COLOR = np.array([0.55, 0.22, 0.22], np.float32)
 GLASSES_COLOR = np.array([0.08, 0.08, 0.09], np.float32)
@@ -29,26 +33,27 @@ def _rgb(c) -> np.ndarray:
     return np.asarray(c, np.float32)
 
 
-def _shade(x: np.ndarray) -> np.ndarray:
-    """Cylinder shading across a part: x in [-1, 1] from one edge to the other; (n, m, 1).
-    (|x| only exceeds 1 on the soft edge, where the shading barely changes.)"""
-    return (1.0 - x * (x * 0.28 + 0.06))[..., None]
+def _shade(x: np.ndarray, r: float = 1.0) -> np.ndarray:
+    """Cylinder shading across a part: x / r in [-1, 1] from one edge to the other; (n, m, 1).
+    (|x| only exceeds r on the soft edge, where the shading barely changes.)"""
+    return (x * x * (-0.28 / (r * r)) + 1.0)[..., None]
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + np.pi) % (2 * np.pi) - np.pi
 
 
-class _Painter:
+class Painter:
     """Drawing state of one image: the layer, the pose in pixels, the identity's colours.
 
     ``parts`` collects (group, depth, draw) and is drawn sorted: group 0 the legs, 1 the pelvis,
     2 a skirt, 3 the upper body; within a group, far to near (depth = z towards the camera).
     """
 
-    def __init__(self, ident: Identity, pose: BodyPose, size: tuple[int, int], ss: int):
+    def __init__(self, ident: Identity, pose: BodyPose, size: tuple[int, int], ss: int,
+                 background: np.ndarray | None = None):
         self.ident, self.pose, self.size = ident, pose, size
-        self.layer = raster.Layer(size, ss)
+        self.layer = raster.Layer(size, ss, background)
         self.k = pose.scale * size[0]                    # pixels per body height
         self.pxb = self.layer.px / self.k                # one sample in body heights
         self.pts3 = skeleton(pose, ident.shoulder, ident.hip, ident.head)
@@ -69,15 +74,18 @@ class _Painter:
     # -- generic parts -------------------------------------------------------------------------
 
     def capsule(self, p0, p1, r0: float, r1: float, color_fn):
-        """Tapered capsule between pixel points, radii in body heights; color_fn(t, v, length, r)."""
+        """Tapered capsule between pixel points, radii in body heights.
+
+        ``color_fn(t, v, length, r)`` gets the samples' position along (t in [0, 1]) and across
+        (v, pixels) the capsule, its length and mean radius in pixels.
+        """
         r0, r1 = r0 * self.k, r1 * self.k
         win = self.layer.window(*raster.box_of([p0, p1], max(r0, r1) + 1))
         if win is None:
             return
-        d, t, v = raster.capsule(win, p0, p1, r0, r1)
-        r = t * (r1 - r0) + r0
+        alpha, t, v = raster.capsule(win, p0, p1, r0, r1, self.layer.ss)
         length = math.hypot(float(p1[0] - p0[0]), float(p1[1] - p0[1]))
-        self.layer.paint(win, self.layer.coverage(d), color_fn(t, v, length, r))
+        self.layer.paint(win, alpha, color_fn(t, v, length, (r0 + r1) / 2))
 
     def garment(self, u: np.ndarray, w: np.ndarray, base: np.ndarray) -> np.ndarray:
         """Upper-garment colour at surface coordinates (body heights): u along, w across/around."""
@@ -105,7 +113,7 @@ class _Painter:
         else:
             m = np.minimum(np.maximum((cut - t) * (length / self.layer.px) + 0.5, 0.0), 1.0)[..., None]
             col = self.skin + (cloth - self.skin) * m
-        return col * _shade(v / r)
+        return col * _shade(v, r)
 
     # -- body ------------------------------------------------------------------------------------
 
@@ -124,12 +132,12 @@ class _Painter:
             self.parts.append((0, (zk + za) / 2, lambda k=knee, a=ankle: self.capsule(
                 k, a, 0.037 * g + extra, 0.026 * g + extra, lambda t, v, L, r: self.two_tone(bottom, cover[1], t, v, L, r))))
             self.parts.append((0, (za + zt) / 2 + 0.01, lambda a=ankle, t_=toe: self.capsule(
-                a, t_, 0.027, 0.022, lambda t, v, L, r: shoe * _shade(v / r))))
+                a, t_, 0.027, 0.022, lambda t, v, L, r: shoe * _shade(v, r))))
         # Pelvis: a short torso section in the bottom garment's colour (skin under a skirt).
         pelvis_color = self.skin if ident.bottom == "skirt" else bottom
         self.parts.append((1, 0.0, lambda: self.torso_section(
             [0.72, 1.0, 1.12], [ident.waist, ident.hip, ident.hip * 0.6], [0.085, 0.09, 0.07],
-            lambda u, w, sh: np.broadcast_to(pelvis_color, u.shape + (3,)) * sh)))
+            lambda u, w, sh: pelvis_color * sh, texture=False)))
         if ident.bottom == "skirt":
             self.parts.append((2, 0.0, self.skirt))
 
@@ -160,11 +168,11 @@ class _Painter:
         color = _rgb(ident.bottom_color) * (1 - pleats) * _shade(across)
         self.layer.paint(win, alpha, color)
 
-    def torso_section(self, us, a, b, color_fn):
+    def torso_section(self, us, a, b, color_fn, texture: bool = True):
         """A section of the torso between heights ``us`` (0 = shoulder line, 1 = hip line) with half
         width ``a`` and half depth ``b`` there (body heights; an elliptic cross-section seen from the
         pose's yaw). color_fn(u, longitude, shade) gets u and the longitude round the body
-        (radians from the chest's centre towards the person's left)."""
+        (radians from the chest's centre towards the person's left; None unless ``texture``)."""
         c, s = np.cos(self.pose.yaw), np.sin(self.pose.yaw)
         w = np.sqrt((np.asarray(a) * c) ** 2 + (np.asarray(b) * s) ** 2) * self.k   # projected half widths, px
         neck, pelvis = self.at("neck"), self.at("pelvis")
@@ -175,12 +183,14 @@ class _Painter:
             return
         t, v, length = raster.segment_frame(win, neck, pelvis)
         half = np.interp(t, us, w)
-        d = np.maximum(np.abs(v) - half, np.maximum(us[0] - t, t - us[-1]) * length)
+        # |v| - half is a distance across the spine; divide by the outline's slope factor to get
+        # the distance to the (sloping) outline, or a shallow edge (the shoulders) would alias.
+        slope = np.diff(w) / (np.diff(us) * length + 1e-9)
+        norm = np.sqrt(1 + slope * slope)[np.clip(np.searchsorted(us, t) - 1, 0, len(slope) - 1)]
+        d = np.maximum((np.abs(v) - half) / norm, np.maximum(us[0] - t, t - us[-1]) * length)
         alpha = self.layer.coverage(d)
-        if not alpha.any():
-            return
         x = np.clip(v / half, -1, 1)
-        theta = _wrap(np.arcsin(x) - self.pose.yaw)
+        theta = _wrap(np.arcsin(x) - self.pose.yaw) if texture else None
         self.layer.paint(win, alpha, color_fn(t, theta, _shade(x)))
 
     def torso(self):
@@ -206,7 +216,7 @@ class _Painter:
             col = col * (1 - m[..., None]) + self.skin * m[..., None]
             return col * shade
 
-        self.parts.append((3, -0.06, lambda: self.torso_section(us, a, b, color)))
+        self.parts.append((3, TORSO_KEY, lambda: self.torso_section(us, a, b, color)))
 
     def logo(self, col, w, y):
         """The chest logo of the ``logo`` pattern, centred on the chest (front only)."""
@@ -236,10 +246,11 @@ class _Painter:
             top = sh + (el - sh) * min(0.5 * up_r[0] * self.k / (np.hypot(*(el - sh)) + 1e-6), 0.3)
             self.parts.append((3, (zs + ze) / 2, lambda a=top, b=el: self.capsule(
                 a, b, up_r[0], up_r[1], lambda t, v, L, r: self.sleeve(sleeve_end[0], UPPER_ARM, t, v, L, r))))
-            self.parts.append((3, (ze + zw) / 2, lambda a=el, b=wr: self.capsule(
-                a, b, lo_r[0], lo_r[1], lambda t, v, L, r: self.sleeve(sleeve_end[1], FOREARM, t, v, L, r))))
-            self.parts.append((3, (ze + zw) / 2 + 1e-4, lambda a=wr, b=hand: self.capsule(
-                a, b, 0.019, 0.016, lambda t, v, L, r: self.skin * _shade(v / r))))
+            # forearm and hand in one capsule; a long sleeve ends at the wrist
+            wrist_t = FOREARM / (FOREARM + HAND)
+            cuff = wrist_t if sleeve_end[1] > 0 else -1.0
+            self.parts.append((3, (ze + zw) / 2, lambda a=el, b=hand: self.capsule(
+                a, b, lo_r[0], 0.017, lambda t, v, L, r: self.sleeve(cuff, FOREARM + HAND, t, v, L, r))))
 
     def sleeve(self, cut: float, seg_len: float, t, v, length: float, r):
         """An arm segment: sleeve down to ``cut``, patterned in the limb's frame (along, across)."""
@@ -250,7 +261,7 @@ class _Painter:
         top = self.at("head") + (self.at("neck") - self.at("head")) * 0.45
         r = 0.025 * self.ident.girth ** 0.5
         self.parts.append((3, -0.07, lambda: self.capsule(
-            self.at("neck"), top, r, r, lambda t, v, L, rr: self.skin * 0.94 * _shade(v / rr))))
+            self.at("neck"), top, r, r, lambda t, v, L, rr: self.skin * 0.94 * _shade(v, rr))))
 
     # -- head ------------------------------------------------------------------------------------
 
@@ -269,7 +280,7 @@ class _Painter:
         self.parts.append((3, zh - 2e-4, lambda: self.ellipse(rxp * grow, ry * grow, -0.1 * ry, cap_color)))
         if ident.hair_length == "long":
             self.long_hair(rx, ry, rz)
-        if ident.hair_length != "long":
+        if ident.hair_length != "long" and ry * self.k >= 8:      # ears once they are over a pixel or two
             for side, theta in (("r", -np.pi / 2), ("l", np.pi / 2)):
                 facing = np.cos(theta + turn)
                 if facing > -0.3:
@@ -320,8 +331,7 @@ class _Painter:
         hy = (dyy * axis[0] + dxx * axis[1]) / rypp
         hx = (dxx * axis[0] - dyy * axis[1]) / rxpp
         alpha = self.layer.coverage((np.sqrt(hx * hx + hy * hy) - 1) * min(rxpp, rypp))
-        if not alpha.any():
-            return
+        detail = rypp >= 10      # brows, glasses frames and hair strands once the head is >= 20 px tall
         chord = np.sqrt(np.clip(1 - hy * hy, 1e-4, 1))
         phi = np.arcsin(np.clip(hx / chord, -1, 1))
         theta = _wrap(phi - turn)             # longitude on the head, 0 = the face's centre
@@ -335,24 +345,31 @@ class _Painter:
         hair_m = np.clip((line - hy) / px + 0.5, 0, 1)
         col = np.broadcast_to(self.skin, hy.shape + (3,)).copy()
 
-        # Face marks, in surface units of the head (x = longitude * rx, y = hy * ry).
-        sx, sy = theta * rx, hy * ry
-        eye_x, eye_y = 0.42 * rx, -0.02 * ry
-        d_eye = np.sqrt((np.abs(sx) - eye_x) ** 2 + (sy - eye_y) ** 2)
-        brow = np.maximum(np.abs(np.abs(sx) - eye_x) - 0.011, np.abs(sy - eye_y + 0.014) - 0.0025)
-        mouth = np.maximum(np.abs(sx) - 0.012, np.abs(sy - 0.46 * ry) - 0.003)
-        face = (ath < np.pi / 2)[..., None]
-        if ident.face == "beard":
-            beard = np.clip((hy - 0.2) / px + 0.5, 0, 1) * (ath < 1.4)
-            col = col * (1 - beard[..., None]) + _rgb(ident.hair_color) * beard[..., None]
-        marks = [(d_eye - 0.0085, EYE_COLOR), (brow, _rgb(ident.hair_color) * 0.8), (mouth, MOUTH_COLOR)]
-        if ident.face == "glasses":
-            marks.append((np.abs(d_eye - 0.016) - 0.003, GLASSES_COLOR))
-            marks.append((np.maximum(np.abs(sx) - eye_x + 0.016, np.abs(sy - eye_y) - 0.002), GLASSES_COLOR))
-        for d, mark_color in marks:
-            m = np.clip(0.5 - d / self.pxb, 0, 1)[..., None] * face
-            col = col * (1 - m) + mark_color * m
-        hair = _rgb(ident.hair_color) * (1 + 0.08 * np.sin(theta * 9 + hy * 3))[..., None]  # strands
+        # Face marks, in surface units of the head (x = longitude * rx, y = hy * ry), on the face
+        # side only (the longitude says which side of the head each sample shows).
+        face = ath < np.pi / 2
+        if face.any():
+            face = face[..., None]
+            sx, sy = np.abs(theta) * rx, hy * ry
+            eye_x, eye_y = 0.42 * rx, -0.02 * ry
+            d_eye = np.sqrt((sx - eye_x) ** 2 + (sy - eye_y) ** 2)
+            if ident.face == "beard":
+                beard = np.clip((hy - 0.2) / px + 0.5, 0, 1) * (ath < 1.4)
+                col = col * (1 - beard[..., None]) + _rgb(ident.hair_color) * beard[..., None]
+            marks = [(d_eye - 0.0085, EYE_COLOR), (np.maximum(sx - 0.012, np.abs(sy - 0.46 * ry) - 0.003), MOUTH_COLOR)]
+            if ident.face == "glasses":
+                marks.append((np.abs(d_eye - 0.016) - 0.003, GLASSES_COLOR))
+            if detail:
+                marks.append((np.maximum(np.abs(sx - eye_x) - 0.011, np.abs(sy - eye_y + 0.014) - 0.0025),
+                              _rgb(ident.hair_color) * 0.8))                                    # brows
+                if ident.face == "glasses":
+                    marks.append((np.maximum(sx - (eye_x - 0.016), np.abs(sy - eye_y) - 0.002), GLASSES_COLOR))  # bridge
+            for d, mark_color in marks:
+                m = np.clip(0.5 - d / self.pxb, 0, 1)[..., None] * face
+                col = col * (1 - m) + mark_color * m
+        hair = _rgb(ident.hair_color)
+        if detail:
+            hair = hair * (1 + 0.08 * np.sin(theta * 9 + hy * 3))[..., None]  # strands
         col = col * (1 - hair_m[..., None]) + hair * hair_m[..., None]
         if ident.hat != "none":
             brim = -0.42 if ident.hat == "cap" else -0.28
@@ -375,8 +392,10 @@ class _Painter:
         w0 = np.hypot(rx * 1.08 * c, 0.04 * s)
         w1 = np.hypot(rx * 1.25 * c, 0.03 * s)
         hair = _rgb(self.ident.hair_color)
-        self.parts.append((3, float(z.mean()), lambda: self.capsule(
-            p0, p1, w0, w1, lambda t, v, L, r: hair * (0.9 + 0.06 * np.sin(v / self.k * 300))[..., None] * _shade(v / r))))
+        # It lies on the back: behind the torso when the back faces away, over it otherwise.
+        key = TORSO_KEY - 0.01 if np.cos(self.pose.yaw) > 0.15 else max(float(z.mean()), TORSO_KEY + 0.01)
+        self.parts.append((3, key, lambda: self.capsule(
+            p0, p1, w0, w1, lambda t, v, L, r: hair * (0.9 + 0.06 * np.sin(v / self.k * 300))[..., None] * _shade(v, r))))
 
     # -- accessories -----------------------------------------------------------------------------
 
@@ -392,7 +411,7 @@ class _Painter:
 
             def pack_color(t, v, L, r):
                 pocket = ((t > 0.55) & (t < 0.9) & (np.abs(v) < 0.6 * r) & facing_back)[..., None]
-                return color * np.where(pocket, 0.8, 1.0) * _shade(v / r)
+                return color * np.where(pocket, 0.8, 1.0) * _shade(v, r)
             self.parts.append((3, float(z.mean()), lambda: self.capsule(p0, p1, w, w * 0.95, pack_color)))
             if c > 0.1:   # straps over the shoulders, seen from the front
                 for sgn in (-1, 1):
@@ -412,7 +431,7 @@ class _Painter:
                                         [-sgn * (ident.hip + 0.035), Y_HIP + 0.08, 0.01]])
             w = float(np.hypot(0.025 * c, 0.07 * s))
             self.parts.append((3, float(z.mean()) + 0.02, lambda: self.capsule(
-                q0, q1, w, w, lambda t, v, L, r: color * _shade(v / r))))
+                q0, q1, w, w, lambda t, v, L, r: color * _shade(v, r))))
 
     # -- all together ----------------------------------------------------------------------------
 
@@ -425,13 +444,14 @@ class _Painter:
         self.bag()
         for _, _, fn in sorted(self.parts, key=lambda p: (p[0], p[1])):
             fn()
+        self.parts.clear()   # the closures refer back to self: break the cycle, free at once
         return self.layer.resolve()
 
 
 def render_layer(identity: Identity, pose: BodyPose, size: tuple[int, int], supersample: int = 2):
     """The person alone: premultiplied RGB (H, W, 3) float32 in [0, 1], coverage (H, W) in [0, 1],
     and the COCO-18 keypoints (18, 2) int64 (y, x), -1 missing (see ``posing.keypoints``)."""
-    painter = _Painter(identity, pose, size, supersample)
+    painter = Painter(identity, pose, size, supersample)
     rgb, alpha = painter.draw()
     return rgb, alpha, keypoints(painter.px, pose, size)
 

@@ -8,13 +8,15 @@ floor shadow, as in DeepFashion In-shop.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .identity import Identity, sample_identity
-from .posing import BodyPose, sample_pose, skeleton, to_pixels, P
-from .render import render_layer
+from .posing import P, BodyPose, keypoints, sample_pose
+from .raster import Layer
+from .render import Painter
 
 SIZES = {"market": (128, 64), "fashion": (256, 176)}
 # Samples per pixel side. At 128x64 the soft signed-distance edges (a one-pixel coverage ramp) look
@@ -31,8 +33,9 @@ CLUTTER = ((30, 35, 45), (60, 70, 90), (200, 60, 50), (240, 220, 90), (230, 230,
 
 
 def _palette(rng: np.random.Generator, palette, jitter: float = 0.08) -> np.ndarray:
-    c = np.asarray(palette[rng.integers(len(palette))], np.float32) / 255
-    return np.clip(c + rng.uniform(-jitter, jitter, 3).astype(np.float32), 0, 1)
+    """A colour of ``palette`` ((N, 3) 0-255) with a random jitter, float32 in [0, 1]."""
+    c = np.asarray(palette[rng.integers(len(palette))], np.float32)
+    return np.clip(c / 255 + rng.uniform(-jitter, jitter, 3), 0, 1).astype(np.float32)
 
 
 def _interp_matrix(n: int, g: int) -> np.ndarray:
@@ -85,6 +88,7 @@ class CameraStyle:
     noise: float          # sensor noise std (0-1 scale)
 
 
+@functools.lru_cache(maxsize=64)
 def camera_style(seed: int, camera: int) -> CameraStyle:
     rng = np.random.default_rng([seed, CAMERA_STREAM, camera])
     return CameraStyle(wall=_palette(rng, WALLS), ground=_palette(rng, GROUNDS, 0.05),
@@ -98,47 +102,52 @@ def street_background(rng: np.random.Generator, size: tuple[int, int], style: Ca
     img = np.empty((h, w, 3), np.float32)
     hz = int(h * np.clip(style.horizon + rng.uniform(-0.05, 0.05), 0.3, 0.95))
     img[:hz] = style.wall
+    clutter = np.asarray(CLUTTER, np.float32)
     img[hz:] = style.ground
     img[hz:] *= np.linspace(0.95, 1.08, h - hz, dtype=np.float32)[:, None, None]   # nearer ground, lighter
     img += _smooth_field(rng, size, (4, 3), 0.08)
-    # Clutter on the wall: windows, doors, shop signs (rectangles) and poles (thin, full height).
-    for _ in range(rng.integers(2, 7)):
-        y0 = int(rng.uniform(-0.1, 0.8) * hz)
-        x0 = int(rng.uniform(-0.2, 0.9) * w)
-        rh, rw = int(rng.uniform(0.08, 0.45) * h), int(rng.uniform(0.1, 0.6) * w)
-        # blended with the wall: shop fronts and windows, not paint swatches
-        mix = rng.uniform(0.35, 0.8)
-        img[max(y0, 0): max(min(y0 + rh, hz), 0), max(x0, 0): max(x0 + rw, 0)] = \
-            mix * _palette(rng, CLUTTER, 0.1) + (1 - mix) * style.wall
-    for _ in range(rng.integers(0, 3)):
-        x0 = int(rng.uniform(0, w))
-        img[: hz + int(0.1 * h), x0: x0 + int(rng.integers(1, 4))] = _palette(rng, CLUTTER[:2] + CLUTTER[7:8], 0.05)
+    # Clutter on the wall: windows, doors, shop signs (rectangles, blended with the wall: shop
+    # fronts, not paint swatches) and poles (thin, full height). Random numbers drawn in blocks.
+    n = int(rng.integers(2, 7))
+    u = rng.random((n, 5))
+    colors = clutter[rng.integers(len(clutter), size=n)] / 255 + rng.uniform(-0.1, 0.1, (n, 3)).astype(np.float32)
+    for (fy, fx, fh, fw, fm), color in zip(u.tolist(), np.clip(colors, 0, 1)):
+        y0, x0 = int((-0.1 + 0.9 * fy) * hz), int((-0.2 + 1.1 * fx) * w)
+        y1, x1 = min(y0 + int((0.08 + 0.37 * fh) * h), hz), x0 + int((0.1 + 0.5 * fw) * w)
+        mix = 0.35 + 0.45 * fm
+        img[max(y0, 0): max(y1, 0), max(x0, 0): max(x1, 0)] = mix * color + (1 - mix) * style.wall
+    for fx, width, c in zip(rng.random(int(rng.integers(0, 3))).tolist(), rng.integers(1, 4, 2).tolist(),
+                            rng.integers(3, size=2).tolist()):
+        x0 = int(fx * w)
+        img[: hz + int(0.1 * h), x0: x0 + width] = clutter[[0, 1, 7][c]] / 255
     # Passers-by at the edges: soft upright blobs.
-    for _ in range(rng.integers(0, 3)):
-        cx = rng.choice([rng.uniform(-0.15, 0.1), rng.uniform(0.9, 1.15)]) * w
-        _blob(img, rng.uniform(0.3, 0.7) * h, cx, 0.35 * h, 0.12 * w, _palette(rng, CLUTTER, 0.1))
+    for side, fx, fy, c in zip(rng.integers(2, size=2).tolist(), rng.random(2).tolist(), rng.random(2).tolist(),
+                               rng.integers(len(clutter), size=int(rng.integers(0, 3))).tolist()):
+        cx = (-0.15 + 0.25 * fx if side == 0 else 0.9 + 0.25 * fx) * w
+        _blob(img, (0.3 + 0.4 * fy) * h, cx, 0.35 * h, 0.12 * w, clutter[c] / 255)
     img *= style.light
     return img
 
 
-def _shadow(bg: np.ndarray, pose: BodyPose, ident: Identity, strength: float) -> None:
-    """A soft contact shadow on the floor under the feet, drawn into the background in place."""
-    h, w = bg.shape[:2]
-    pts = to_pixels(skeleton(pose, ident.shoulder, ident.hip, ident.head), pose, (h, w))
-    feet = pts[[P["r_ankle"], P["l_ankle"], P["r_toe"], P["l_toe"]]]
-    k = pose.scale * h
+def _shadow(bg: np.ndarray, feet: np.ndarray, k: float, strength: float) -> None:
+    """A soft contact shadow on the floor under ``feet`` ((N, 2) pixels; ``k`` pixels per body
+    height), drawn into the background in place."""
     _blob(bg, feet[:, 0].max() + 0.02 * k, feet[:, 1].mean(), 0.03 * k, 0.17 * k, (0, 0, 0), strength)
 
 
 def compose(ident: Identity, pose: BodyPose, background: np.ndarray, supersample: int = 2,
-            shadow: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Person over a float background: image (H, W, 3) float32, keypoints (18, 2), coverage (H, W)."""
+            shadow: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Person over a float (H, W, 3) background (not modified), with a contact shadow:
+    image (H, W, 3) float32 and keypoints (18, 2)."""
     size = background.shape[:2]
-    rgb, alpha, kp = render_layer(ident, pose, size, supersample)
+    painter = Painter(ident, pose, size, supersample)   # for its skeleton; draws on the background
+    background = background.copy()
     if shadow > 0:
-        background = background.copy()
-        _shadow(background, pose, ident, shadow)
-    return rgb + background * (1 - alpha[..., None]), kp, alpha
+        feet = painter.px[[P["r_ankle"], P["l_ankle"], P["r_toe"], P["l_toe"]]]
+        _shadow(background, feet, painter.k, shadow)
+    painter.layer = Layer(size, supersample, background)
+    image, _ = painter.draw()
+    return image, keypoints(painter.px, pose, size)
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,7 @@ class Example:
     pose: BodyPose
 
 
+@functools.lru_cache(maxsize=4096)
 def identity_cameras(seed: int, identity: int) -> tuple[int, int]:
     """(first camera, step): pose k is seen by camera ``(first + k * step) % 6 + 1``, so consecutive
     poses of a person come from different cameras (what re-identification needs)."""
@@ -177,10 +187,10 @@ def example(seed: int, identity: int, pose_index: int, preset: str = "market",
         first, step = identity_cameras(seed, identity)
         camera = (first + pose_index * step) % N_CAMERAS + 1
         style = camera_style(seed, camera)
-        image, kp, _ = compose(ident, pose, street_background(rng, size, style), supersample, 0.2)
+        image, kp = compose(ident, pose, street_background(rng, size, style), supersample, 0.2)
         image += rng.standard_normal(image.shape, dtype=np.float32) * style.noise
     else:
         camera = 1
-        image, kp, _ = compose(ident, pose, plain_background(rng, size), supersample, 0.25)
+        image, kp = compose(ident, pose, plain_background(rng, size), supersample, 0.25)
     image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     return Example(image, kp, identity, pose_index, camera, pose)
