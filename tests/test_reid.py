@@ -24,6 +24,15 @@ from released_reference import randomize
 SIZE = (32, 16)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: a second thread only adds contention on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def run(capsys, *args):
     try:
         main(list(args))
@@ -335,15 +344,15 @@ def make_market_root(root, n_ids=4, per_id=4):
 
 def test_reid_training_reduces_the_loss_and_saves_a_loadable_model(tmp_path):
     make_market_root(tmp_path / "m")
-    config = ReIDTrainConfig(backbone="small", epochs=6, batch_size=8, image_size=SIZE, crop_pad=2)
+    config = ReIDTrainConfig(backbone="small", epochs=5, batch_size=8, lr=0.01, image_size=SIZE, crop_pad=2)
     r = train_reid(tmp_path / "m", tmp_path / "run", config)
     losses = [h["loss"] for h in r["history"]]
-    assert len(losses) == 6 and losses[-1] < 0.8 * losses[0]
+    assert len(losses) == 5 and losses[-1] < 0.5 * losses[0]
     model = load_reid(tmp_path / "run")
     assert model.config.num_classes == 4 and model.config.image_size == SIZE
     options = json.loads((tmp_path / "run/options.json").read_text())
     assert options["identities"] == [1, 2, 3, 4] and options["init"].startswith("random init")
-    assert len((tmp_path / "run/log.jsonl").read_text().splitlines()) == 6
+    assert len((tmp_path / "run/log.jsonl").read_text().splitlines()) == 5
 
 
 def test_reid_train_and_evaluate_cli(tmp_path, capsys):

@@ -149,12 +149,14 @@ class ResNet(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """Four stages of two 3x3 conv-BN-ReLU (32, 64, 128, 256 channels), 2x2 max pool between
-    stages: about 1.2M parameters, for re-ID runs on a CPU. No pretrained weights."""
+    """A stride-2 3x3 stem, then four stages of two 3x3 conv-BN-ReLU (32, 64, 128, 256 channels)
+    with a 2x2 max pool between stages: 1.2M parameters and about 0.13 GMACs at 128x64 (ResNet-18:
+    11M and 0.3), for re-ID runs on a CPU. No pretrained weights."""
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256)):
         super().__init__()
-        layers, cin = [], 3
+        layers = [nn.Conv2d(3, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        cin = widths[0]
         for i, c in enumerate(widths):
             if i:
                 layers.append(nn.MaxPool2d(2))
@@ -165,7 +167,7 @@ class SmallCNN(nn.Module):
         self.out_channels = cin
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """(B, 3, H, W) -> (B, 256, H/8, W/8)."""
+        """(B, 3, H, W) -> (B, 256, H/16, W/16)."""
         return self.features(x)
 
 
