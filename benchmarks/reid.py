@@ -1,0 +1,195 @@
+"""The paper's Table VI protocol on synthetic people: re-ID mAP of reduced vs PoNA-augmented sets.
+
+Steps (everything under --out):
+
+1. data/market: a synthetic Market-like dataset (128x64), PATN layout for the generator (train/,
+   market-annotation-train.csv, market-pairs-train.csv) that is also a Market-1501 root for re-ID
+   (bounding_box_train -> train, query/, bounding_box_test/). Identities come from
+   ``pona.data.synth``; camera c sees people from its own viewing direction (CAMERA_VIEWS) over its
+   own background, so matching across cameras means matching across views, as in the real set.
+   Test identities: one query per identity and camera, the rest is the gallery.
+2. generator: --checkpoint, or a PoNA trained briefly on data/market with the training API. As in
+   the paper, the generator sees the whole training set (also the images dropped in step 3).
+3. for each portion p: ``pona reid augment`` -> p<p>/reduced and p<p>/augmented (same seed).
+4. a re-ID model (same backbone, settings and seed) trained on each training set, and on the full
+   set (p = 1.0, the upper bound); mAP and rank-1 on query vs gallery.
+
+Prints a table like Table VI and writes results.json and table.md. Full run (tens of minutes on
+a 2-core CPU; see README "Person re-identification"):
+
+    python benchmarks/reid.py --out runs/reid-bench
+
+Smoke run (about a minute): python benchmarks/reid.py --out /tmp/reid-smoke --tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pona.data import write_annotations, write_pairs
+from pona.reid import ReIDTrainConfig, augment_market, evaluate_market, format_market_name, train_reid
+from pona.reid.market import GALLERY_DIR, QUERY_DIR, TRAIN_DIR
+
+log = logging.getLogger("reid-bench")
+
+SIZE = (128, 64)
+# Camera c (1-based) films people from this direction; a camera also has its own background.
+CAMERA_VIEWS = ("front", "back", "left", "right", "front_left", "back_right")
+
+
+def camera_background(camera: int, seed: int) -> np.ndarray:
+    """(H, W, 3) float in [0, 1]: a vertical gradient between two colours fixed per camera, the
+    floor darker (a street camera's view)."""
+    rng = np.random.default_rng([seed, 7, camera])
+    top, bottom = rng.uniform(0.35, 0.9, 3), rng.uniform(0.15, 0.6, 3)
+    t = np.linspace(0, 1, SIZE[0])[:, None, None]
+    return np.broadcast_to(top * (1 - t) + bottom * t, (*SIZE, 3)).astype(np.float32)
+
+
+def render_person(identity_index: int, image_index: int, camera: int, seed: int):
+    """One image of a synthetic identity seen by ``camera``: (H, W, 3) uint8, (18, 2) keypoints."""
+    from pona.data.synth import render, sample_identity, sample_pose
+
+    person = sample_identity(np.random.default_rng([seed, identity_index]), "market", identity_index)
+    rng = np.random.default_rng([seed, identity_index, image_index])
+    pose = sample_pose(rng, "market", view=CAMERA_VIEWS[(camera - 1) % len(CAMERA_VIEWS)])
+    noise = rng.normal(0, 0.02, (*SIZE, 3)).astype(np.float32)  # sensor noise, so backgrounds differ a bit
+    return render(person, pose, SIZE, np.clip(camera_background(camera, seed) + noise, 0, 1))
+
+
+def build_market(root: Path, train_ids: int, test_ids: int, per_id: int, cameras: int, seed: int) -> dict:
+    """Write the synthetic Market-like dataset (module doc, step 1); returns its counts."""
+    if (root / "done.json").is_file():
+        return json.loads((root / "done.json").read_text())
+    for sub in ("train", "test", QUERY_DIR, GALLERY_DIR):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    splits = {"train": range(1, train_ids + 1), "test": range(train_ids + 1, train_ids + test_ids + 1)}
+    counts = {}
+    for split, identities in splits.items():
+        poses, pairs, queries = {}, [], 0
+        for pid in identities:
+            names, seen_cameras = [], set()
+            for k in range(per_id):
+                camera = 1 + k % cameras
+                image, kp = render_person(pid, k, camera, seed)
+                name = format_market_name(pid, camera, 1, k, 1)
+                Image.fromarray(image).save(root / split / name, quality=95, subsampling=0)
+                poses[name] = kp
+                names.append(name)
+                if split == "test":  # the first image of each camera is a query, the rest the gallery
+                    folder = QUERY_DIR if camera not in seen_cameras else GALLERY_DIR
+                    queries += folder == QUERY_DIR
+                    seen_cameras.add(camera)
+                    shutil.copy2(root / split / name, root / folder / name)
+            pairs += [(a, b) for a in names for b in names if a != b]
+        write_annotations(root / f"market-annotation-{split}.csv", poses)
+        write_pairs(root / f"market-pairs-{split}.csv", pairs)
+        counts[split] = {"identities": len(identities), "images": len(poses), "pairs": len(pairs)}
+        if split == "test":
+            counts["test"].update(queries=queries, gallery=len(poses) - queries)
+    if not (root / TRAIN_DIR).exists():
+        os.symlink("train", root / TRAIN_DIR, target_is_directory=True)
+    (root / "done.json").write_text(json.dumps(counts) + "\n")
+    return counts
+
+
+def train_generator(data: Path, out: Path, iterations: int, batch_size: int) -> Path:
+    """A PoNA generator trained briefly on ``data`` with pona's training API, if this checkout has it."""
+    try:
+        from pona.train import Trainer, load_config  # noqa: F401  (branch `train`)
+    except ImportError:
+        sys.exit("this checkout has no training API (pona.train.Trainer): pass --checkpoint with a PoNA "
+                 "generator trained on the synthetic Market data (pona train ...)")
+    raise NotImplementedError  # filled in once the training API is merged
+
+
+def run_reid(name: str, root: Path, run: Path, config: ReIDTrainConfig, distance: str) -> dict:
+    t0 = time.perf_counter()
+    if (run / "result.json").is_file():
+        return json.loads((run / "result.json").read_text())
+    trained = train_reid(root, run, config, pretrained=False)
+    result = evaluate_market(run, root, distance)
+    result.update(name=name, train_images=len(list((root / TRAIN_DIR).iterdir())), final_loss=trained["history"][-1]["loss"], seconds=round(time.perf_counter() - t0, 1))
+    (run / "result.json").write_text(json.dumps(result) + "\n")
+    log.info("%s: mAP %.2f rank-1 %.2f (%.0f s)", name, 100 * result["mAP"], 100 * result["rank1"], result["seconds"])
+    return result
+
+
+def table(results: dict, portions: list[float]) -> str:
+    cols = [*portions, 1.0]
+    lines = ["| Aug. model | " + " | ".join(f"p = {p}" for p in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    full = results["full"]["mAP"]
+    for row, key in (("None (reduced set)", "reduced"), ("PoNA (augmented set)", "augmented")):
+        cells = [f"{100 * results[f'{key}-{p:g}']['mAP']:.1f}" for p in portions] + [f"{100 * full:.1f}"]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--checkpoint", type=Path, help="PoNA generator trained on the synthetic Market data")
+    ap.add_argument("--portions", type=float, nargs="+", default=[0.2, 0.6])
+    ap.add_argument("--train-ids", type=int, default=100)
+    ap.add_argument("--test-ids", type=int, default=50)
+    ap.add_argument("--per-id", type=int, default=12, help="images per identity")
+    ap.add_argument("--cameras", type=int, default=4, choices=range(2, len(CAMERA_VIEWS) + 1))
+    ap.add_argument("--backbone", default="small", choices=["small", "resnet18", "resnet50"])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--distance", default="cosine", choices=["cosine", "euclidean"])
+    ap.add_argument("--gen-iterations", type=int, default=3000, help="generator training when no --checkpoint")
+    ap.add_argument("--gen-batch-size", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    ap.add_argument("--tiny", action="store_true", help="smoke run: 8+6 identities, 6 images, 2 epochs")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.tiny:
+        args.train_ids, args.test_ids, args.per_id, args.epochs, args.batch_size = 8, 6, 6, 2, 8
+        args.gen_iterations = min(args.gen_iterations, 20)
+    t0 = time.perf_counter()
+    data = args.out / "data" / "market"
+    counts = build_market(data, args.train_ids, args.test_ids, args.per_id, args.cameras, args.seed)
+    log.info("data %s: %s", data, counts)
+    checkpoint = args.checkpoint or train_generator(data, args.out / "generator", args.gen_iterations, args.gen_batch_size)
+
+    config = ReIDTrainConfig(backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             image_size=SIZE, seed=args.seed)
+    results = {"full": run_reid("full", data, args.out / "reid" / "full", config, args.distance)}
+    for p in args.portions:
+        sets = args.out / f"p{p:g}"
+        if not (sets / "manifest.json").is_file():
+            augment_market(data, p, checkpoint, sets, seed=args.seed)
+        for key in ("reduced", "augmented"):
+            results[f"{key}-{p:g}"] = run_reid(f"{key}-{p:g}", sets / key, args.out / "reid" / f"{key}-{p:g}",
+                                               config, args.distance)
+    md = table(results, args.portions)
+    summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+               "data": counts, "checkpoint": str(checkpoint), "results": results,
+               "seconds": round(time.perf_counter() - t0, 1)}
+    (args.out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "table.md").write_text(md + "\n")
+    print(md)
+    print(f"mAP in %, {args.backbone} backbone, {args.epochs} epochs, {args.distance} distance; "
+          f"{summary['seconds']:.0f} s; {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
