@@ -1,0 +1,293 @@
+import json
+import os
+import signal
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+import pona
+from pona.errors import DataError, PonaError, WeightsNotFoundError
+from pona.train import checkpoint
+from pona.train.config import load_config
+from pona.train.monitor import read_metrics
+from pona.train.pool import ImagePool
+from pona.train.trainer import LOSS_KEYS, Trainer, TrainingDiverged, epoch_order, load_run_config
+from test_losses import fake_torchvision_vgg19
+from tiny_people import write_tiny_dataset
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convolutions run faster on one thread, above all on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """4 training identities x 3 poses (24 pairs), 2 test identities (12 pairs), 32x16."""
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data")
+
+
+def tiny(data, *overrides):
+    return load_config("synth-tiny", [f"data.root={data}", *overrides])
+
+
+def train_losses(run_dir):
+    return [{k: r[k] for k in LOSS_KEYS} for r in read_metrics(run_dir / "metrics.jsonl", "train")]
+
+
+def weights(trainer):
+    return {f"{n}.{k}": v.clone() for n, m in trainer.nets.items() for k, v in m.state_dict().items()}
+
+
+def test_epoch_order_visits_every_pair_once_and_splits_it_between_processes():
+    one = epoch_order(10, seed=3, epoch=0)
+    assert sorted(one) == list(range(10)) and one != list(range(10))
+    assert epoch_order(10, 3, 0) == one and epoch_order(10, 3, 1) != one
+    r0, r1 = epoch_order(10, 3, 0, 0, 2), epoch_order(10, 3, 0, 1, 2)
+    assert len(r0) == len(r1) == 5 and not set(r0) & set(r1)
+
+
+def test_image_pool_mixes_past_fakes_and_restores_its_state():
+    pool = ImagePool(2, seed=0)
+    a = torch.arange(2.0).view(2, 1, 1, 1)
+    assert torch.equal(pool.query(a), a)  # filling: the batch itself
+    state = pool.state_dict()
+    outs = [pool.query(torch.full((4, 1, 1, 1), 10.0 + i)).flatten().tolist() for i in range(3)]
+    flat = [v for o in outs for v in o]
+    assert any(v < 10 for v in flat) and any(v >= 10 for v in flat)  # old and new fakes both appear
+    other = ImagePool(2, seed=5)
+    other.load_state_dict(state)
+    assert [other.query(torch.full((4, 1, 1, 1), 10.0 + i)).flatten().tolist() for i in range(3)] == outs
+    assert torch.equal(ImagePool(0).query(a), a)
+
+
+@pytest.mark.slow
+def test_a_few_iterations_reduce_the_training_loss_and_fill_the_run_directory(data, tmp_path):
+    cfg = tiny(data, "optim.lr=0.001", "optim.constant_iterations=24", "optim.decay_iterations=0",
+               "run.val_every=12", "run.checkpoint_every=12", "run.tensorboard=true")
+    result = Trainer(cfg, tmp_path / "run").train()
+    assert result["stopped"] == "done" and result["iteration"] == 24
+    l1 = [r["g_l1"] for r in train_losses(tmp_path / "run")]
+    assert len(l1) == 24
+    assert np.mean(l1[-4:]) < 0.7 * np.mean(l1[:4]), l1
+    run = tmp_path / "run"
+    val = read_metrics(run / "metrics.jsonl", "val")
+    assert [r["iteration"] for r in val] == [12, 24] and all(0 < r["pairs"] <= 4 for r in val)
+    assert [i for i, _ in checkpoint.list_states(run / "checkpoints")] == [12, 24]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["iter-00000012.png", "iter-00000024.png"]
+    from PIL import Image
+
+    assert Image.open(run / "samples" / "iter-00000024.png").size == (5 * 16, 2 * 32)  # 5 panels x 2 pairs
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
+    assert load_run_config(run) == cfg
+    g = pona.load_generator(run)  # a run directory is a checkpoint
+    assert g.config == cfg.model and pona.load_generator(run / "generator-best.safetensors").config == cfg.model
+
+
+@pytest.mark.slow
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(data, tmp_path):
+    # dropout, flips and the image pool all on; 6 iterations per epoch, so the cut is mid-epoch 1
+    cfg = tiny(data, "optim.constant_iterations=8", "optim.decay_iterations=4", "run.checkpoint_every=5",
+               "run.val_every=6", "model.dropout=0.5", "data.flip=true", "optim.pool_size=3")
+    whole = Trainer(cfg, tmp_path / "whole")
+    whole.train()
+    part = Trainer(cfg, tmp_path / "part")
+    assert part.train(max_iterations=7)["stopped"] == "max_iterations"
+    del part
+    # resume with a worker process for the data: the order and flips must not depend on it
+    resumed = Trainer(cfg.override("data.num_workers=1"), tmp_path / "part", resume=True)
+    assert resumed.iteration == 7
+    resumed.train()
+    a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "part")
+    assert len(a) == len(b) == 12
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert x == pytest.approx(y, abs=1e-6), f"iteration {i + 1}"
+    wa, wb = weights(whole), weights(resumed)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.slow
+def test_resume_after_a_crash_continues_from_the_last_checkpoint(data, tmp_path):
+    cfg = tiny(data, "optim.constant_iterations=7", "optim.decay_iterations=0", "run.checkpoint_every=3")
+    Trainer(cfg, tmp_path / "whole").train()
+    t = Trainer(cfg, tmp_path / "part")
+    t.train(max_iterations=5)  # states 3 and 5; pretend the process died before state 5
+    checkpoint.state_path(tmp_path / "part" / "checkpoints", 5).unlink()
+    resumed = Trainer(cfg, tmp_path / "part", resume=True)
+    assert resumed.iteration == 3
+    resumed.train()
+    assert [r["iteration"] for r in read_metrics(tmp_path / "part" / "metrics.jsonl", "train")] == list(range(1, 8))
+    for x, y in zip(train_losses(tmp_path / "part"), train_losses(tmp_path / "whole"), strict=True):
+        assert x == pytest.approx(y, abs=1e-6)
+
+
+def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_loadable(data, tmp_path, monkeypatch, caplog):
+    cfg = tiny(data, "optim.constant_iterations=2", "optim.decay_iterations=0", "run.checkpoint_every=1",
+               "run.val_every=0")
+    t = Trainer(cfg, tmp_path / "run")
+    t.train()
+    ckpts = tmp_path / "run" / "checkpoints"
+    good = checkpoint.load_state(checkpoint.state_path(ckpts, 2))
+
+    def dying_save(obj, f):  # writes half a file, then the "power goes out"
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("simulated crash mid-write")
+
+    monkeypatch.setattr(checkpoint.torch, "save", dying_save)
+    t.iteration = 3
+    with pytest.raises(OSError, match="simulated crash"):
+        t.save_checkpoint()
+    monkeypatch.undo()
+    assert sorted(p.name for p in ckpts.iterdir()) == ["state-00000001.pt", "state-00000002.pt"]
+    # a temp file left by a killed process and a damaged newest file are both passed over
+    (ckpts / ".state-00000004.pt.abc.tmp").write_bytes(b"partial")
+    (ckpts / "state-00000005.pt").write_bytes(b"garbage")
+    with caplog.at_level("WARNING"):
+        latest = checkpoint.load_latest(ckpts)
+    assert latest["iteration"] == 2 and "state-00000005.pt" in caplog.text
+    assert all(torch.equal(latest["models"]["generator"][k], v) for k, v in good["models"]["generator"].items())
+    assert Trainer(cfg, tmp_path / "run", resume=True).iteration == 2
+
+
+def test_a_non_finite_loss_skips_the_step_without_touching_the_weights(data, tmp_path):
+    t = Trainer(tiny(data), tmp_path / "run")
+    batch = next(t.batches(0))
+    before = weights(t)
+    batch["source_image"][0, 0, 0, 0] = float("nan")
+    losses = t.train_step(batch)
+    assert t.last_step_skipped and not np.isfinite(losses["g_total"])
+    after = weights(t)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    batch["source_image"][0, 0, 0, 0] = 0.0
+    losses = t.train_step(batch)
+    assert not t.last_step_skipped and all(np.isfinite(v) for v in losses.values())
+
+
+def test_several_non_finite_losses_in_a_row_stop_the_run_keeping_the_last_good_checkpoint(data, tmp_path):
+    cfg = tiny(data, "run.checkpoint_every=2", "run.max_bad_steps=3", "run.val_every=0")
+    t = Trainer(cfg, tmp_path / "run")
+    t.train(max_iterations=2)
+    good = weights(t)
+    t.nets["generator"].register_forward_hook(lambda m, i, out: out * float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"3 non-finite iterations in a row.*state-00000002.pt"):
+        t.train()
+    assert t.iteration == 5
+    assert [i for i, _ in checkpoint.list_states(tmp_path / "run" / "checkpoints")] == [2]
+    assert all(torch.equal(good[k], v) for k, v in weights(t).items())
+    g = pona.load_generator(tmp_path / "run")
+    assert all(torch.equal(v, good[f"generator.{k}"]) for k, v in g.state_dict().items())
+
+
+def test_sigterm_and_the_time_budget_stop_with_a_checkpoint(data, tmp_path):
+    t = Trainer(tiny(data, "run.val_every=0"), tmp_path / "run")
+    calls = []
+
+    def send_sigterm(module, inputs, out):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    handle = t.nets["generator"].register_forward_hook(send_sigterm)
+    result = t.train()
+    handle.remove()
+    assert result["stopped"] == "SIGTERM" and result["iteration"] == 2
+    assert result["checkpoint"] == checkpoint.state_path(tmp_path / "run" / "checkpoints", 2)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
+    result = Trainer(tiny(data, "run.val_every=0"), tmp_path / "run", resume=True).train(max_minutes=0)
+    assert result["stopped"] == "max_minutes" and result["iteration"] == 3 and result["checkpoint"].is_file()
+
+
+def test_an_existing_run_needs_resume_or_overwrite(data, tmp_path):
+    cfg = tiny(data, "optim.constant_iterations=1", "optim.decay_iterations=0")
+    Trainer(cfg, tmp_path / "run").train()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(PonaError, match="already holds a training run: pass --resume .* or --overwrite"):
+        Trainer(cfg, tmp_path / "run")
+    with pytest.raises(PonaError, match="no run to resume"):
+        Trainer(cfg, tmp_path / "empty", resume=True)
+    t = Trainer(cfg, tmp_path / "run", overwrite=True)
+    assert t.iteration == 0 and not (tmp_path / "run" / "checkpoints").exists()
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # only pona's files are removed
+
+
+def test_a_dataset_that_fails_its_checks_stops_before_anything_is_written(data, tmp_path):
+    with pytest.raises(DataError, match="set model.image_size=32x16"):
+        Trainer(tiny(data, "model.image_size=64x32"), tmp_path / "run")
+    with pytest.raises(DataError, match="fewer than optim.batch_size"):
+        Trainer(tiny(data, "optim.batch_size=64"), tmp_path / "run")
+    with pytest.raises(DataError, match="dataset directory not found"):
+        Trainer(tiny(tmp_path / "nowhere"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_paper_presets_without_vgg_weights_fail_before_training(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cfg = load_config("market", [f"data.root={data}", f"loss.vgg_weights_dir={tmp_path}", "loss.vgg_download=false"])
+    with pytest.raises(WeightsNotFoundError, match="vgg19-dcbb9e9d.pth"):
+        Trainer(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_perceptual_term_uses_the_vgg_weights_given(data, tmp_path):
+    fake_torchvision_vgg19(tmp_path / "vgg.pth")
+    t = Trainer(tiny(data, "loss.lambda_perceptual=10", f"loss.vgg_weights={tmp_path / 'vgg.pth'}"), tmp_path / "run")
+    losses = t.train_step(next(t.batches(0)))
+    assert losses["g_perc"] > 0
+    assert losses["g_total"] == pytest.approx(5 * losses["g_gan"] + 10 * losses["g_l1"] + 10 * losses["g_perc"], rel=1e-5)
+
+
+@pytest.mark.parametrize("ablation", ["model.cross_attention=false", "model.self_attention=false",
+                                      "model.fusion=tail", "model.arch=patn"])
+def test_ablations_train_from_config(data, tmp_path, ablation):
+    t = Trainer(tiny(data, ablation, "model.n_blocks=1"), tmp_path / "run")
+    losses = t.train_step(next(t.batches(0)))
+    assert all(np.isfinite(v) for v in losses.values())
+
+
+# -- two processes, gloo ----------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, cfg, run_dir, out_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from pona.train import distributed
+
+    try:
+        t = Trainer(cfg, run_dir)
+        first = next(t.batches(0))["source_name"]
+        t.train()
+        torch.save({"weights": weights(t), "first_batch": first, "wrote_metrics": t.metrics is not None},
+                   out_dir / f"rank{rank}.pt")
+    finally:
+        distributed.cleanup()
+
+
+@pytest.mark.slow
+def test_two_processes_with_gloo_keep_identical_parameters(data, tmp_path):
+    cfg = tiny(data, "optim.constant_iterations=3", "optim.decay_iterations=0", "optim.batch_size=2",
+               "run.checkpoint_every=2", "run.val_every=2")
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), cfg, tmp_path / "run", tmp_path), nprocs=2)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert r0["first_batch"] != r1["first_batch"]  # each process trains on its own share
+    assert r0["wrote_metrics"] and not r1["wrote_metrics"]  # only rank 0 writes
+    assert r0["weights"].keys() == r1["weights"].keys()
+    for k, v in r0["weights"].items():
+        if "running_" not in k and "num_batches" not in k:  # batch-norm statistics stay per process
+            assert torch.equal(v, r1["weights"][k]), k
+    state = checkpoint.load_latest(tmp_path / "run" / "checkpoints")
+    assert state["iteration"] == 3 and len(state["ranks"]) == 2
+    assert [r["iteration"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "train")] == [1, 2, 3]
+    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["kind"] == "train"
