@@ -105,14 +105,28 @@ def build_market(root: Path, train_ids: int, test_ids: int, per_id: int, cameras
     return counts
 
 
-def train_generator(data: Path, out: Path, iterations: int, batch_size: int) -> Path:
-    """A PoNA generator trained briefly on ``data`` with pona's training API, if this checkout has it."""
+def train_generator(data: Path, run: Path, iterations: int, batch_size: int, overrides=()) -> Path:
+    """A PoNA generator trained briefly on ``data`` with pona's training API (preset
+    ``synth-market``: the paper's Market setting at ngf 16), 3/4 of the iterations at constant lr,
+    then linear decay. Returns the run directory (its ``generator.safetensors``)."""
     try:
-        from pona.train import Trainer, load_config  # noqa: F401  (branch `train`)
+        from pona.train.config import load_config
+        from pona.train.trainer import Trainer
     except ImportError:
-        sys.exit("this checkout has no training API (pona.train.Trainer): pass --checkpoint with a PoNA "
-                 "generator trained on the synthetic Market data (pona train ...)")
-    raise NotImplementedError  # filled in once the training API is merged
+        sys.exit("this checkout has no training API (pona.train.trainer.Trainer): pass --checkpoint with a "
+                 "PoNA generator trained on the synthetic Market data (pona train ...)")
+    if (run / "done.json").is_file():
+        return run
+    constant = iterations * 3 // 4
+    config = load_config("synth-market", [
+        f"data.root={data}", f"optim.batch_size={batch_size}", f"optim.constant_iterations={constant}",
+        f"optim.decay_iterations={iterations - constant}", "run.device=cpu", "run.progress=false",
+        "run.tensorboard=false", f"run.val_every={max(1, iterations // 4)}", f"run.checkpoint_every={max(1, iterations // 4)}",
+        *overrides])
+    resume = (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir())
+    result = Trainer(config, run, resume=resume, overwrite=not resume).train()
+    (run / "done.json").write_text(json.dumps({"iteration": result["iteration"], "best": result["best"]}, default=str) + "\n")
+    return run
 
 
 def run_reid(name: str, root: Path, run: Path, config: ReIDTrainConfig, distance: str) -> dict:
@@ -154,21 +168,26 @@ def main(argv=None):
     ap.add_argument("--distance", default="cosine", choices=["cosine", "euclidean"])
     ap.add_argument("--gen-iterations", type=int, default=3000, help="generator training when no --checkpoint")
     ap.add_argument("--gen-batch-size", type=int, default=8)
+    ap.add_argument("--gen-override", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="training config override for the generator (preset synth-market), repeatable")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    ap.add_argument("--tiny", action="store_true", help="smoke run: 8+6 identities, 6 images, 2 epochs")
+    ap.add_argument("--tiny", action="store_true",
+                    help="smoke run: 8+6 identities, 6 images, 2 epochs, a 10-iteration generator of width 8")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.tiny:
         args.train_ids, args.test_ids, args.per_id, args.epochs, args.batch_size = 8, 6, 6, 2, 8
-        args.gen_iterations = min(args.gen_iterations, 20)
+        args.gen_iterations, args.gen_batch_size = 10, 4
+        args.gen_override = ["model.ngf=8", "model.n_blocks=1", "discriminator.ndf=8", "run.val_every=0", *args.gen_override]
     t0 = time.perf_counter()
     data = args.out / "data" / "market"
     counts = build_market(data, args.train_ids, args.test_ids, args.per_id, args.cameras, args.seed)
     log.info("data %s: %s", data, counts)
-    checkpoint = args.checkpoint or train_generator(data, args.out / "generator", args.gen_iterations, args.gen_batch_size)
+    checkpoint = args.checkpoint or train_generator(data, args.out / "generator", args.gen_iterations,
+                                                    args.gen_batch_size, args.gen_override)
 
     config = ReIDTrainConfig(backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              image_size=SIZE, seed=args.seed)
