@@ -3,23 +3,23 @@
 Steps (everything under --out):
 
 1. data/market: a synthetic Market-like dataset (128x64), PATN layout for the generator (train/,
-   market-annotation-train.csv, market-pairs-train.csv) that is also a Market-1501 root for re-ID
-   (bounding_box_train -> train, query/, bounding_box_test/). Identities come from
-   ``pona.data.synth``; camera c sees people from its own viewing direction (CAMERA_VIEWS) over its
-   own background, so matching across cameras means matching across views, as in the real set.
-   Test identities: one query per identity and camera, the rest is the gallery.
+   test/, market-annotation-*.csv, market-pairs-*.csv) that is also a Market-1501 root for re-ID
+   (bounding_box_train -> train, query/, bounding_box_test/). People, poses and the 6 street
+   cameras (each with its own look; a person's consecutive images come from different cameras)
+   are ``pona.data.synth``'s market preset. Test people: the first image of a person in each
+   camera is a query, the others are the gallery.
 2. generator: --checkpoint, or a PoNA trained briefly on data/market with the training API. As in
    the paper, the generator sees the whole training set (also the images dropped in step 3).
 3. for each portion p: ``pona reid augment`` -> p<p>/reduced and p<p>/augmented (same seed).
 4. a re-ID model (same backbone, settings and seed) trained on each training set, and on the full
    set (p = 1.0, the upper bound); mAP and rank-1 on query vs gallery.
 
-Prints a table like Table VI and writes results.json and table.md. Full run (tens of minutes on
-a 2-core CPU; see README "Person re-identification"):
+Prints a table like Table VI and writes results.json and table.md. Every stage leaves its result
+in --out and is skipped when run again (a stopped run resumes); delete --out to start over.
 
-    python benchmarks/reid.py --out runs/reid-bench
-
-Smoke run (about a minute): python benchmarks/reid.py --out /tmp/reid-smoke --tiny
+    python benchmarks/reid.py --out runs/reid-bench                   # full run
+    python benchmarks/reid.py --out runs/reid-bench --checkpoint G    # with your own generator
+    python benchmarks/reid.py --out /tmp/reid-smoke --tiny            # smoke run, about a minute
 """
 
 from __future__ import annotations
@@ -38,69 +38,54 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pona.data import write_annotations, write_pairs
-from pona.reid import ReIDTrainConfig, augment_market, evaluate_market, format_market_name, train_reid
+from pona.data import read_annotations, read_pairs, write_annotations, write_pairs
+from pona.reid import ReIDTrainConfig, augment_market, evaluate_market, parse_market_name, train_reid
 from pona.reid.market import GALLERY_DIR, QUERY_DIR, TRAIN_DIR
 
 log = logging.getLogger("reid-bench")
 
 SIZE = (128, 64)
-# Camera c (1-based) films people from this direction; a camera also has its own background.
-CAMERA_VIEWS = ("front", "back", "left", "right", "front_left", "back_right")
 
 
-def camera_background(camera: int, seed: int) -> np.ndarray:
-    """(H, W, 3) float in [0, 1]: a vertical gradient between two colours fixed per camera, the
-    floor darker (a street camera's view)."""
-    rng = np.random.default_rng([seed, 7, camera])
-    top, bottom = rng.uniform(0.35, 0.9, 3), rng.uniform(0.15, 0.6, 3)
-    t = np.linspace(0, 1, SIZE[0])[:, None, None]
-    return np.broadcast_to(top * (1 - t) + bottom * t, (*SIZE, 3)).astype(np.float32)
+def build_market(root: Path, train_ids: int, test_ids: int, per_id: int, seed: int, workers: int) -> dict:
+    """Write the synthetic Market-like dataset (module doc, step 1); returns its counts.
 
+    ``pona.data.synth`` renders the people (PNG, Market-style names, 6 street cameras); here they
+    become JPEG ``.jpg`` files (what Market-1501 readers glob for) with the same names otherwise.
+    """
+    from pona.data.synth import read_identities, write_dataset
 
-def render_person(identity_index: int, image_index: int, camera: int, seed: int):
-    """One image of a synthetic identity seen by ``camera``: (H, W, 3) uint8, (18, 2) keypoints."""
-    from pona.data.synth import render, sample_identity, sample_pose
-
-    person = sample_identity(np.random.default_rng([seed, identity_index]), "market", identity_index)
-    rng = np.random.default_rng([seed, identity_index, image_index])
-    pose = sample_pose(rng, "market", view=CAMERA_VIEWS[(camera - 1) % len(CAMERA_VIEWS)])
-    noise = rng.normal(0, 0.02, (*SIZE, 3)).astype(np.float32)  # sensor noise, so backgrounds differ a bit
-    return render(person, pose, SIZE, np.clip(camera_background(camera, seed) + noise, 0, 1))
-
-
-def build_market(root: Path, train_ids: int, test_ids: int, per_id: int, cameras: int, seed: int) -> dict:
-    """Write the synthetic Market-like dataset (module doc, step 1); returns its counts."""
     if (root / "done.json").is_file():
         return json.loads((root / "done.json").read_text())
-    for sub in ("train", "test", QUERY_DIR, GALLERY_DIR):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    splits = {"train": range(1, train_ids + 1), "test": range(train_ids + 1, train_ids + test_ids + 1)}
+    synth = root.parent / "synth-png"
+    write_dataset(synth, "market", train_ids, test_ids, per_id, seed, workers=workers, overwrite=True)
+    jpg = {r.name: Path(r.name).with_suffix(".jpg").name for r in read_identities(synth / "synth-identities.csv")}
     counts = {}
-    for split, identities in splits.items():
-        poses, pairs, queries = {}, [], 0
-        for pid in identities:
-            names, seen_cameras = [], set()
-            for k in range(per_id):
-                camera = 1 + k % cameras
-                image, kp = render_person(pid, k, camera, seed)
-                name = format_market_name(pid, camera, 1, k, 1)
-                Image.fromarray(image).save(root / split / name, quality=95, subsampling=0)
-                poses[name] = kp
-                names.append(name)
-                if split == "test":  # the first image of each camera is a query, the rest the gallery
-                    folder = QUERY_DIR if camera not in seen_cameras else GALLERY_DIR
-                    queries += folder == QUERY_DIR
-                    seen_cameras.add(camera)
-                    shutil.copy2(root / split / name, root / folder / name)
-            pairs += [(a, b) for a in names for b in names if a != b]
-        write_annotations(root / f"market-annotation-{split}.csv", poses)
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        poses = read_annotations(synth / f"synth-annotation-{split}.csv")
+        for name in poses:
+            with Image.open(synth / split / name) as im:
+                im.convert("RGB").save(root / split / jpg[name], quality=95, subsampling=0)
+        write_annotations(root / f"market-annotation-{split}.csv", {jpg[n]: kp for n, kp in poses.items()})
+        pairs = [(jpg[a], jpg[b]) for a, b in read_pairs(synth / f"synth-pairs-{split}.csv")]
         write_pairs(root / f"market-pairs-{split}.csv", pairs)
-        counts[split] = {"identities": len(identities), "images": len(poses), "pairs": len(pairs)}
-        if split == "test":
-            counts["test"].update(queries=queries, gallery=len(poses) - queries)
+        counts[split] = {"identities": len({parse_market_name(n).identity for n in poses}), "images": len(poses),
+                         "pairs": len(pairs)}
+    # Test people: per person, the first image of each camera is a query, the others the gallery.
+    rows = sorted((r for r in read_identities(synth / "synth-identities.csv") if r.split == "test"),
+                  key=lambda r: (r.identity, r.pose))
+    seen = set()
+    for sub in (QUERY_DIR, GALLERY_DIR):
+        (root / sub).mkdir(exist_ok=True)
+    for r in rows:
+        folder = GALLERY_DIR if (r.identity, r.camera) in seen else QUERY_DIR
+        seen.add((r.identity, r.camera))
+        shutil.copy2(root / "test" / jpg[r.name], root / folder / jpg[r.name])
+    counts["test"].update(queries=len(seen), gallery=len(rows) - len(seen))
     if not (root / TRAIN_DIR).exists():
         os.symlink("train", root / TRAIN_DIR, target_is_directory=True)
+    shutil.rmtree(synth)
     (root / "done.json").write_text(json.dumps(counts) + "\n")
     return counts
 
@@ -160,31 +145,31 @@ def main(argv=None):
     ap.add_argument("--train-ids", type=int, default=100)
     ap.add_argument("--test-ids", type=int, default=50)
     ap.add_argument("--per-id", type=int, default=12, help="images per identity")
-    ap.add_argument("--cameras", type=int, default=4, choices=range(2, len(CAMERA_VIEWS) + 1))
+    ap.add_argument("--workers", type=int, default=1, help="processes rendering the synthetic people")
     ap.add_argument("--backbone", default="small", choices=["small", "resnet18", "resnet50"])
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=0.01, help="0.01 suits the small backbone from scratch")
     ap.add_argument("--distance", default="cosine", choices=["cosine", "euclidean"])
-    ap.add_argument("--gen-iterations", type=int, default=3000, help="generator training when no --checkpoint")
+    ap.add_argument("--gen-iterations", type=int, default=1000, help="generator training when no --checkpoint")
     ap.add_argument("--gen-batch-size", type=int, default=8)
     ap.add_argument("--gen-override", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="training config override for the generator (preset synth-market), repeatable")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     ap.add_argument("--tiny", action="store_true",
-                    help="smoke run: 8+6 identities, 6 images, 2 epochs, a 10-iteration generator of width 8")
+                    help="smoke run: 8+6 identities, 8 images, 2 epochs, a 10-iteration generator of width 8")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.tiny:
-        args.train_ids, args.test_ids, args.per_id, args.epochs, args.batch_size = 8, 6, 6, 2, 8
+        args.train_ids, args.test_ids, args.per_id, args.epochs, args.batch_size = 8, 6, 8, 2, 8
         args.gen_iterations, args.gen_batch_size = 10, 4
         args.gen_override = ["model.ngf=8", "model.n_blocks=1", "discriminator.ndf=8", "run.val_every=0", *args.gen_override]
     t0 = time.perf_counter()
     data = args.out / "data" / "market"
-    counts = build_market(data, args.train_ids, args.test_ids, args.per_id, args.cameras, args.seed)
+    counts = build_market(data, args.train_ids, args.test_ids, args.per_id, args.seed, args.workers)
     log.info("data %s: %s", data, counts)
     checkpoint = args.checkpoint or train_generator(data, args.out / "generator", args.gen_iterations,
                                                     args.gen_batch_size, args.gen_override)
