@@ -259,9 +259,12 @@ def test_augment_writes_reduced_and_augmented_sets_with_dropped_poses(tmp_path, 
 
 def test_augment_at_portion_one_generates_nothing_and_refuses_a_used_output(tmp_path):
     make_market_patn(tmp_path / "market", counts={2: 2, 5: 3})
+    write_folder(tmp_path / "original/query", [(30, 1, 0)])  # query/ and gallery from another root
     ckpt = tiny_generator(tmp_path / "g.safetensors")
-    r = augment_market(tmp_path / "market", 1.0, ckpt, tmp_path / "out")
+    r = augment_market(tmp_path / "market", 1.0, ckpt, tmp_path / "out", test_from=tmp_path / "original")
     assert (r.kept, r.generated) == (5, 0)
+    assert [p.name for p in (tmp_path / "out/augmented/query").iterdir()] == ["0030_c1s1_000000_01.jpg"]
+    assert not (tmp_path / "out/augmented/bounding_box_test").exists()
     with pytest.raises(PonaError, match="not empty"):
         augment_market(tmp_path / "market", 1.0, ckpt, tmp_path / "out")
 
