@@ -28,7 +28,7 @@ $(VENV)/.pose-installed: $(STAMP)
 	touch $@
 
 demo: install
-	$(BIN)/pona smoke
+	$(BIN)/pona demo
 
 test: install install-pose
 	$(BIN)/python -m pytest

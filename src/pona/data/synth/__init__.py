@@ -11,14 +11,14 @@ dataset image), ``writer`` (the dataset, montages).
 """
 
 from .identity import Identity, sample_identity
-from .posing import BodyPose, interpolate, pose_from_keypoints, sample_pose, sample_pose_sequence, skeleton
+from .posing import BodyPose, interpolate, pose_from_keypoints, pose_keypoints, sample_pose, sample_pose_sequence, skeleton
 from .render import render, render_layer, render_sequence
 from .scene import SIZES, Example, example, plain_background, street_background, camera_style
 from .writer import SynthSummary, montage, png_bytes, read_identities, write_dataset
 
 __all__ = [
     "Identity", "BodyPose", "Example", "SynthSummary", "SIZES",
-    "sample_identity", "sample_pose", "sample_pose_sequence", "interpolate", "pose_from_keypoints", "skeleton",
+    "sample_identity", "sample_pose", "sample_pose_sequence", "interpolate", "pose_from_keypoints", "pose_keypoints", "skeleton",
     "render", "render_layer", "render_sequence", "example", "plain_background", "street_background",
     "camera_style", "write_dataset", "read_identities", "montage", "png_bytes",
 ]

@@ -173,6 +173,13 @@ def keypoints(points_px: np.ndarray, pose: BodyPose, size: tuple[int, int]) -> n
     return kp
 
 
+
+def pose_keypoints(pose: BodyPose, size: tuple[int, int], shoulder: float = 0.12, hip: float = 0.09,
+                   head: float = 1.0) -> np.ndarray:
+    """The COCO-18 keypoints (18, 2) of ``pose`` for a body of these proportions, without rendering
+    (e.g. target poses of an animation for a person who is not synthetic)."""
+    return keypoints(to_pixels(skeleton(pose, shoulder, hip, head), pose, size), pose, size)
+
 # ---------------------------------------------------------------------------------------------
 # The pose prior
 

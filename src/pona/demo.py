@@ -1,0 +1,253 @@
+"""``pona demo``: the whole pipeline on synthetic people in about ten minutes on a 2-core CPU.
+
+1. render a synthetic Market-sized dataset (identity-disjoint train/test split);
+2. train PoNA on it for the remaining time budget (or take the packaged pretrained checkpoint);
+3. generate held-out test pairs and evaluate them (legacy protocol) against copying the condition image;
+4. make the figures: held-out examples, an animation from a pose sequence, the attention of each
+   block, the training curves;
+5. write ``report.html`` (self-contained: every image embedded) and the files beside it.
+
+Nothing is downloaded: metrics that need pretrained networks (IS) are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .data.layout import find_split, read_annotations, read_pairs
+from .errors import PonaError
+from .fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+PRETRAINED = "synth-market.safetensors"  # packaged in pona/assets, made by benchmarks/pretrain.py
+PRETRAINED_METRICS = "synth-market.metrics.jsonl"
+RESERVED_MINUTES = 1.0  # evaluation, figures and report, after training
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    out: Path = Path("demo")
+    minutes: float = 10.0          # total wall-clock budget; training gets what the other steps leave
+    pretrained: bool = False       # use the packaged checkpoint instead of training
+    preset: str = "synth-market"   # training preset; its image size sets the synthetic data's size
+    train_ids: int = 200           # synthetic people for training
+    test_ids: int = 20             # held-out people (never seen in training)
+    poses: int = 8                 # images per person
+    eval_pairs: int = 200          # held-out pairs generated and scored (evenly spread over the test pairs)
+    seed: int = 0
+    overrides: tuple[str, ...] = ()  # extra `section.key=value` training overrides
+    max_iterations: int | None = None  # an iteration cap on top of the time budget (tests)
+
+
+@dataclass
+class DemoResult:
+    report: Path
+    checkpoint: Path
+    data: Path
+    metrics: dict                  # {"PoNA": {...}, "copy condition": {...}}
+    iterations: int | None
+    timings: dict = field(default_factory=dict)
+
+
+def pretrained_checkpoint() -> Path:
+    """The packaged generator trained on synthetic Market-sized people (see the README)."""
+    path = Path(str(resources.files("pona").joinpath("assets", PRETRAINED)))
+    if not path.is_file():
+        raise PonaError(f"this pona build ships no pretrained checkpoint ({path}); run `pona demo` without --pretrained")
+    return path
+
+
+def _preset_size(preset: str) -> tuple[int, int]:
+    from .train.config import load_config
+
+    return tuple(load_config(preset).model.image_size)
+
+
+def make_data(opts: DemoOptions) -> Path:
+    """The synthetic dataset under ``out/data``, rendered once and reused by later runs."""
+    from .data.synth import write_dataset
+
+    root = opts.out / "data"
+    size = _preset_size(opts.preset)
+    stamp = root / "demo-data.json"
+    spec = {"train_ids": opts.train_ids, "test_ids": opts.test_ids, "poses": opts.poses, "seed": opts.seed,
+            "size": list(size)}
+    if stamp.is_file() and json.loads(stamp.read_text()) == spec:
+        return root
+    preset = "fashion" if size[0] >= 256 else "market"
+    write_dataset(root, preset, n_train_ids=opts.train_ids, n_test_ids=opts.test_ids, poses_per_id=opts.poses,
+                  seed=opts.seed, size=size, overwrite=True)
+    stamp.write_text(json.dumps(spec))
+    return root
+
+
+def train(opts: DemoOptions, data: Path, minutes: float) -> tuple[Path, int]:
+    """Train the preset on ``data`` for ``minutes`` into ``out/run`` (restarted from scratch)."""
+    from .train.config import load_config
+    from .train.trainer import Trainer
+
+    config = load_config(opts.preset, [f"data.root={data}", f"run.seed={opts.seed}", *opts.overrides])
+    trainer = Trainer(config, opts.out / "run", overwrite=True)
+    summary = trainer.train(max_iterations=opts.max_iterations, max_minutes=max(minutes, 0.05))
+    return opts.out / "run", summary["iteration"]
+
+
+def spread(items: list, n: int) -> list:
+    """``n`` items evenly spread over ``items`` (all if there are fewer)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n).round()]
+
+
+def evaluate_against_copy(model, data: Path, pairs: list, out: Path) -> dict:
+    """Generate ``pairs`` and score them next to copying the condition image (legacy protocol)."""
+    from .inference import generate_pairs
+    from .metrics.evaluate import copy_condition_images, evaluate
+
+    generate_pairs(model, data, out / "generated", pairs=pairs, overwrite=True, workers=0)
+    copy_condition_images(data, out / "copy", pairs=pairs)
+    results = {}
+    for name, folder in (("PoNA", out / "generated"), ("copy condition", out / "copy")):
+        r = evaluate(folder, data, "legacy", pairs=pairs, estimator="none", download=False)
+        results[name] = r
+    return results
+
+
+def examples_grid(model, data: Path, pairs: list, rows: int = 8) -> Image.Image:
+    """Held-out examples, one per row: condition | target pose | generated | ground truth."""
+    from .data.dataset import load_image, to_uint8
+    from .inference.panels import hstack, pose_image
+
+    split = find_split(data, "test")
+    ann = read_annotations(split.annotations)
+    chosen, seen = [], set()
+    for a, b in pairs:  # one pair per person where possible
+        person = a.split("_")[0]
+        if person not in seen:
+            chosen.append((a, b))
+            seen.add(person)
+    chosen = (chosen + [p for p in pairs if p not in chosen])[:rows]
+    images = [load_image(split.images / a) for a, _ in chosen]
+    generated = [to_uint8(g) for g in model.generate(images, [ann[a] for a, _ in chosen], [ann[b] for _, b in chosen])]
+    h, w = images[0].shape[:2]
+    strips = [hstack([Image.fromarray(img), pose_image(ann[b], (h, w)), gen, Image.fromarray(load_image(split.images / b))])
+              for img, gen, (a, b) in zip(images, generated, chosen)]
+    grid = Image.new("RGB", (strips[0].width, h * len(strips)), "white")
+    for i, s in enumerate(strips):
+        grid.paste(s, (0, i * h))
+    return grid
+
+
+def animation(model, opts: DemoOptions, data: Path, path: Path, frames: int = 24) -> Path:
+    """A held-out person walking through a synthetic pose sequence (skeleton | generated)."""
+    from .data.dataset import load_image
+    from .data.synth import pose_keypoints, sample_pose_sequence
+    from .inference import write_animation
+
+    split = find_split(data, "test")
+    ann = read_annotations(split.annotations)
+    name = sorted(ann)[0]
+    h, w = model.image_size
+    rng = np.random.default_rng([opts.seed, 7])
+    poses = sample_pose_sequence(rng, frames, "market" if h < 256 else "fashion", kind="walk")
+    targets = [pose_keypoints(p, (h, w)) for p in poses]
+    images = model.animate(load_image(split.images / name), ann[name], targets)
+    return write_animation(images, path, fps=8)
+
+
+def curves(run: Path | None, metrics_file: Path | None) -> str:
+    """Training curves as inline SVG: generator L1 and validation SSIM against iterations."""
+    from .report import svg_line_chart
+
+    lines = []
+    if metrics_file is not None and metrics_file.is_file():
+        lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    train = [r for r in lines if r.get("kind") == "train"]
+    val = [r for r in lines if r.get("kind") == "val"]
+    if not train:
+        return "<p>No training log.</p>"
+    charts = [svg_line_chart({"G L1 (eq. 10)": ([r["iteration"] for r in train], [r["g_l1"] for r in train]),
+                              "G adversarial": ([r["iteration"] for r in train], [r["g_gan"] for r in train])},
+                             "generator losses", "iteration")]
+    if val:
+        charts.append(svg_line_chart({"validation SSIM": ([r["iteration"] for r in val], [r["ssim"] for r in val])},
+                                     "held-out SSIM", "iteration"))
+    return "\n".join(charts)
+
+
+def run_demo(opts: DemoOptions) -> DemoResult:
+    """Run every step (see the module docstring) and return where the report is."""
+    from .inference import PoNA, attention_figure
+
+    t0 = time.monotonic()
+    timings = {}
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    log.info("1/5 rendering synthetic people into %s", out / "data")
+    data = make_data(opts)
+    timings["data"] = time.monotonic() - t0
+
+    iterations = None
+    if opts.pretrained:
+        checkpoint = pretrained_checkpoint()
+        metrics_file = checkpoint.with_name(PRETRAINED_METRICS)
+        log.info("2/5 using the packaged pretrained checkpoint %s", checkpoint)
+    else:
+        minutes = opts.minutes - (time.monotonic() - t0) / 60 - RESERVED_MINUTES
+        log.info("2/5 training %s for %.1f minutes (progress bar below)", opts.preset, max(minutes, 0.05))
+        checkpoint, iterations = train(opts, data, minutes)
+        metrics_file = checkpoint / "metrics.jsonl"
+    timings["train"] = time.monotonic() - t0 - sum(timings.values())
+
+    log.info("3/5 generating and evaluating held-out pairs")
+    model = PoNA.from_checkpoint(checkpoint)
+    if tuple(model.image_size) != _preset_size(opts.preset):
+        raise PonaError(f"{checkpoint}: model size {model.image_size} differs from the demo data's {_preset_size(opts.preset)}")
+    pairs = spread(read_pairs(find_split(data, "test").pairs), opts.eval_pairs)
+    results = evaluate_against_copy(model, data, pairs, out)
+    timings["evaluate"] = time.monotonic() - t0 - sum(timings.values())
+
+    log.info("4/5 figures: examples, animation, attention, curves")
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    grid = examples_grid(model, data, pairs)
+    grid.save(figures / "examples.png")
+    anim = animation(model, opts, data, figures / "animation.gif")
+    a, b = pairs[len(pairs) // 2]
+    split = find_split(data, "test")
+    ann = read_annotations(split.annotations)
+    from .data.dataset import load_image
+
+    attention_figure(model, load_image(split.images / a), ann[a], ann[b]).save(figures / "attention.png")
+    timings["figures"] = time.monotonic() - t0 - sum(timings.values())
+
+    log.info("5/5 writing the report")
+    from .report import write_demo_report
+
+    summary = {
+        "checkpoint": str(checkpoint), "pretrained": opts.pretrained, "iterations": iterations,
+        "parameters": sum(p.numel() for p in model.generator.parameters()),
+        "config": model.generator.config.to_dict(), "options": {k: str(v) for k, v in asdict(opts).items()},
+        "data": {"train_ids": opts.train_ids, "test_ids": opts.test_ids, "poses": opts.poses,
+                 "evaluated_pairs": len(pairs)},
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+    }
+    report = write_demo_report(out / "report.html", summary, results, {
+        "examples": figures / "examples.png", "animation": anim, "attention": figures / "attention.png",
+    }, curves(None, metrics_file))
+    metrics = {name: {m.key: m.value for m in r.metrics} for name, r in results.items()}
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps({**summary, "metrics": metrics}, indent=2))
+    return DemoResult(report, checkpoint, data, metrics, iterations, timings)
