@@ -10,3 +10,16 @@ def tiny_inputs(batch=2, size=(32, 16)):
     src = torch.rand(batch, 18, h, w, generator=g)
     dst = torch.rand(batch, 18, h, w, generator=g)
     return image, src, dst
+
+
+def run_cli(capsys, *args):
+    """Run ``pona ARGS`` in-process: (exit code, stdout, stderr)."""
+    from pona.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

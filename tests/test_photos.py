@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pona.cli import main
 from pona.data import estimators
 from pona.data.dataset import PairDataset
 from pona.data.estimators import BLAZEPOSE_TO_COCO18, blazepose_to_coco18, get_estimator
@@ -17,19 +16,10 @@ from pona.data.layout import read_annotations, read_pairs
 from pona.data.photos import Fit, find_photos, fit_to_size, from_photos, person_box
 from pona.errors import DataError, MissingExtraError, PonaError
 from pona.pose import JOINTS, visible
+from helpers import run_cli
 
 NEAREST = Image.Resampling.NEAREST
 J = {name: i for i, name in enumerate(JOINTS)}
-
-
-def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def numbered_image(h, w):
@@ -385,13 +375,13 @@ def test_photo_names_are_made_safe_for_the_csv_files(tmp_path):
 
 def test_cli_from_photos_and_pose(photo_folder, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(estimators._REGISTRY, "fake", FakeEstimator)
-    code, out, _ = run(capsys, "data", "from-photos", str(photo_folder), str(tmp_path / "ds"), "--preset", "market",
+    code, out, _ = run_cli(capsys, "data", "from-photos", str(photo_folder), str(tmp_path / "ds"), "--preset", "market",
                        "--estimator", "fake", "--pairs", "all")
     assert code == 0, out
     assert "wrote 4 images (128x64) of 2 people, 12 pairs" in out and "2 photos skipped" in out
     assert (tmp_path / "ds" / "photos-annotation-test.csv").is_file()
 
-    code, out, _ = run(capsys, "pose", str(photo_folder / "carol.png"), "--estimator", "fake",
+    code, out, _ = run_cli(capsys, "pose", str(photo_folder / "carol.png"), "--estimator", "fake",
                        "--json", str(tmp_path / "p.json"), "--out", str(tmp_path / "drawn.png"))
     assert code == 0
     printed = json.loads(out)
@@ -401,7 +391,7 @@ def test_cli_from_photos_and_pose(photo_folder, tmp_path, capsys, monkeypatch):
     drawn = np.asarray(Image.open(tmp_path / "drawn.png"))
     assert drawn.shape == (50, 90, 3) and (drawn != 128).any()  # something was drawn on the grey photo
 
-    code, _, err = run(capsys, "pose", str(photo_folder / "nobody.png"), "--estimator", "fake")
+    code, _, err = run_cli(capsys, "pose", str(photo_folder / "nobody.png"), "--estimator", "fake")
     assert code == 2 and err.startswith("error: ") and "nobody.png: no person found" in err
 
 

@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 
 from pona import save_generator
-from pona.cli import main
 from pona.data import read_annotations, to_tensor, to_uint8, write_annotations
 from pona.errors import CheckpointError, DataError, PonaError
 from pona.models import Generator, GeneratorConfig, load_generator
@@ -20,6 +19,7 @@ from pona.reid import (
 )
 from pona.reid import augment as augment_module
 from released_reference import randomize
+from helpers import run_cli
 
 SIZE = (32, 16)
 
@@ -31,16 +31,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def person_image(pid, frame, size=SIZE):
@@ -284,7 +274,7 @@ def test_augment_rejects_images_of_another_size_and_non_market_names(tmp_path):
 def test_augment_cli(tmp_path, capsys):
     make_market_patn(tmp_path / "market")
     ckpt = tiny_generator(tmp_path / "g.safetensors")
-    code, out, err = run(capsys, "reid", "augment", "--data", str(tmp_path / "market"), "--portion", "0.2",
+    code, out, err = run_cli(capsys, "reid", "augment", "--data", str(tmp_path / "market"), "--portion", "0.2",
                          "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert "3 identities, 9 training images: kept 3" in out and "generated 6" in out
@@ -360,16 +350,16 @@ def test_reid_training_reduces_the_loss_and_saves_a_loadable_model(tmp_path):
 
 def test_reid_train_and_evaluate_cli(tmp_path, capsys):
     make_market_root(tmp_path / "m")
-    code, out, err = run(capsys, "reid", "train", "--data", str(tmp_path / "m"), "--out", str(tmp_path / "run"),
+    code, out, err = run_cli(capsys, "reid", "train", "--data", str(tmp_path / "m"), "--out", str(tmp_path / "run"),
                          "--backbone", "small", "--epochs", "2", "--batch-size", "8", "--size", "32x16")
     assert code == 0, err
     assert "random init" in out and "reid.safetensors" in out
-    code, out, err = run(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run"), "--data", str(tmp_path / "m"))
+    code, out, err = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run"), "--data", str(tmp_path / "m"))
     assert code == 0, err
     assert out.startswith("mAP ") and "3 queries, 0 skipped, 7 gallery images, cosine distance" in out
-    code, out, _ = run(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run"), "--data", str(tmp_path / "m"),
+    code, out, _ = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run"), "--data", str(tmp_path / "m"),
                        "--distance", "euclidean", "--json")
     r = json.loads(out)
     assert 0 < r["mAP"] <= 1 and r["rank1"] <= r["rank5"] <= r["rank10"] == 1.0  # 2 candidates per query
-    code, _, err = run(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run/options.json"), "--data", str(tmp_path / "m"))
+    code, _, err = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run/options.json"), "--data", str(tmp_path / "m"))
     assert code == 2 and err.startswith("error: ") and "not a safetensors file" in err

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pona.cli import main
 from pona.data import InvalidDatasetError, check_dataset, validate, write_annotations, write_pairs
 from pona.errors import DataError
+from helpers import run_cli
 
 ROW = "{name}:[" + ", ".join(["-1"] * 17) + ", 3]:[" + ", ".join(["-1"] * 17) + ", 5]"  # L-ear at (3, 5)
 
@@ -204,25 +204,15 @@ def test_check_dataset_raises_with_the_report_and_format_truncates(tmp_path):
     assert "... and 11 more" in e.value.report.format(max_per_kind=2)
 
 
-def run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli_data_check_exit_codes_and_json(tmp_path, capsys):
     make_valid(tmp_path)
-    code, out, _ = run(capsys, "data", "check", str(tmp_path))
+    code, out, _ = run_cli(capsys, "data", "check", str(tmp_path))
     assert code == 0 and out.rstrip().endswith("OK") and "train" in out
-    code, out, _ = run(capsys, "data", "check", str(tmp_path), "--size", "64x32", "--split", "test")
+    code, out, _ = run_cli(capsys, "data", "check", str(tmp_path), "--size", "64x32", "--split", "test")
     assert code == 2 and "wrong_size: 3 errors" in out and "\ntrain" not in out
-    code, out, _ = run(capsys, "data", "check", str(tmp_path), "--size", "64x32", "--json")
+    code, out, _ = run_cli(capsys, "data", "check", str(tmp_path), "--size", "64x32", "--json")
     report = json.loads(out)
     assert code == 2 and report["ok"] is False and report["errors"] == 6 and report["image_size"] == [64, 32]
     assert report["problems"][0]["kind"] == "wrong_size" and report["splits"]["train"]["pairs"] == 2
-    code, _, err = run(capsys, "data", "check", str(tmp_path), "--size", "tall")
+    code, _, err = run_cli(capsys, "data", "check", str(tmp_path), "--size", "tall")
     assert code == 2 and "HEIGHTxWIDTH" in err
