@@ -335,3 +335,17 @@ def test_cli_trains_refuses_to_mix_runs_and_resumes_with_overrides(data, tmp_pat
     assert code == 2 and "model.ngf must be int" in err
     code, stdout, _ = run(capsys, "train", "--config", "synth-tiny", "--print-config", "model.ngf=16")
     assert code == 0 and "ngf: 16" in stdout
+
+
+def test_gate_lr_multiplier_puts_only_the_attention_gates_in_a_faster_group():
+    from pona.models import Generator, GeneratorConfig
+    from pona.train.trainer import param_groups
+
+    g = Generator(GeneratorConfig(ngf=8, n_blocks=2, image_size=(32, 16)))
+    gates = {id(p) for n, p in g.named_parameters() if n.endswith((".gamma", ".beta"))}
+    assert len(gates) == 2 * 3  # per block: self-attention gamma, beta; pose-guided gamma
+    slow, fast = param_groups(g, 1e-3, 20.0)
+    assert {id(p) for p in fast["params"]} == gates and fast["lr"] == pytest.approx(2e-2)
+    assert slow["lr"] == 1e-3 and len(slow["params"]) + len(fast["params"]) == len(list(g.parameters()))
+    (single,) = param_groups(g, 1e-3)  # the paper: one group, in the module's own order
+    assert [id(p) for p in single["params"]] == [id(p) for p in g.parameters()]

@@ -80,8 +80,15 @@ class OptimSection:
     constant_iterations: int = 286_000
     decay_iterations: int = 114_400
     pool_size: int = 0               # image pool of past fakes for the Ds (CycleGAN-style); 0 = off
+    # Learning-rate multiplier for the generator's attention gates (gamma, beta), which start at 0.
+    # 1 = the paper. Adam moves a parameter by about lr per step at most, so at lr 2e-4 the gates
+    # need thousands of iterations before pose-guided attention shapes the output; the CPU-sized
+    # synthetic presets raise it so that pose transfer starts within minutes.
+    gate_lr_mult: float = 1.0
 
     def __post_init__(self):
+        if self.gate_lr_mult <= 0:
+            raise ConfigError(f"optim.gate_lr_mult must be > 0, got {self.gate_lr_mult}")
         if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ConfigError(f"optim: invalid lr/betas {self.lr}, ({self.beta1}, {self.beta2})")
         if self.batch_size < 1 or self.pool_size < 0:

@@ -87,6 +87,16 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 
     return list(sampler)
 
 
+def param_groups(model: torch.nn.Module, lr: float, gate_lr_mult: float = 1.0) -> list[dict]:
+    """Adam parameter groups: the attention gates (``gamma``, ``beta``) at ``lr * gate_lr_mult``, the rest at ``lr``."""
+    named = list(model.named_parameters())
+    is_gate = [n.rsplit(".", 1)[-1] in ("gamma", "beta") for n, _ in named]
+    if gate_lr_mult == 1.0 or not any(is_gate):
+        return [{"params": [p for _, p in named], "lr": lr}]
+    return [{"params": [p for (_, p), g in zip(named, is_gate) if not g], "lr": lr},
+            {"params": [p for (_, p), g in zip(named, is_gate) if g], "lr": lr * gate_lr_mult}]
+
+
 def derived_seed(*parts: int) -> int:
     """A 32-bit seed from integers (run seed, rank, purpose), independent streams per tuple."""
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
@@ -221,7 +231,8 @@ class Trainer:
         for m in self.nets.values():
             m.to(self.device, memory_format=memory_format).train()
         o = cfg.optim
-        self.optimizers = {k: torch.optim.Adam(m.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+        self.optimizers = {k: torch.optim.Adam(param_groups(m, o.lr, o.gate_lr_mult if k == "generator" else 1.0),
+                                               lr=o.lr, betas=(o.beta1, o.beta2))
                            for k, m in self.nets.items()}
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(
             opt, lambda i: lr_factor(i, o.constant_iterations, o.decay_iterations))
