@@ -45,19 +45,17 @@ MODELS = {  # name -> config overrides on top of the preset
     "PoNA": [],
     "w/o Cro.": ["model.cross_attention=false"],
     "PATN": ["model.arch=patn", "model.n_blocks=9"],
+    # the light configuration's reduction (configs/fashion-light.yaml: 2 blocks, half the width)
+    "PoNA light": ["model.n_blocks=2", "model.ngf=8", "discriminator.ndf=8"],
 }
 
 
 def synthetic_data(root: Path, seed: int) -> Path:
-    """The synthetic Market-sized dataset (written once, then reused)."""
-    if any(root.glob("*-annotation-train.csv")):
-        return root
-    try:
-        from pona.data.synth import write_dataset
-    except ImportError:
-        sys.exit("pona.data.synth is not available on this branch: pass --data DIR (a PATN-layout dataset)")
-    write_dataset(root, preset="market", seed=seed)
-    return root
+    """``pona demo``'s synthetic Market-sized people (200 training and 20 held-out identities, 8
+    poses each; written once, then reused), so that the PoNA run is also the packaged checkpoint."""
+    from pona.demo import DemoOptions, make_data
+
+    return make_data(DemoOptions(out=root.parent, seed=seed))
 
 
 def evaluate(generated_fn, dataset: PairDataset, indices: list[int]) -> dict:
@@ -109,6 +107,7 @@ def main(argv=None):
     test = PairDataset(data, "test")
     indices = sorted({int(i) for i in np.linspace(0, len(test) - 1, min(args.eval_pairs, len(test)))})
 
+    # arms may run as separate processes (--models) into one --out: their results are merged on writing
     results = {"copy condition": evaluate(lambda items: [to_uint8(it["source_image"]) for it in items], test, indices)}
     runs = {}
     for name in args.models:
@@ -116,7 +115,9 @@ def main(argv=None):
                                            *MODELS[name], *args.overrides])
         run_dir = args.out / "runs" / name.replace("/", "").replace(" ", "-").replace(".", "").lower()
         t0 = time.perf_counter()
-        summary = Trainer(config, run_dir, overwrite=True).train(max_minutes=None if args.iterations else args.minutes)
+        resume = args.iterations is not None and (run_dir / "config.yaml").is_file()  # a stopped run continues
+        trainer = Trainer(config, run_dir, resume=resume, overwrite=not resume)
+        summary = trainer.train(max_minutes=None if args.iterations else args.minutes)
         minutes = (time.perf_counter() - t0) / 60
         generate, n_params = generator_fn(run_dir)
         results[name] = {**evaluate(generate, test, indices), "iterations": summary["iteration"],
@@ -124,10 +125,16 @@ def main(argv=None):
         runs[name] = str(run_dir)
         logging.info("%s: %s", name, results[name])
 
+    args.out.mkdir(parents=True, exist_ok=True)
+    if (args.out / "learn.json").is_file():  # another process may have finished an arm meanwhile
+        saved = json.loads((args.out / "learn.json").read_text())
+        results = {**saved["results"], **results}
+        runs = {**saved["runs"], **runs}
     header = f"{'model':16s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s} {'iters':>7s} {'params':>10s}"
     print(header)
     print("-" * len(header))
-    for name, r in results.items():
+    order = ["copy condition", *MODELS]
+    for name, r in sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         print(f"{name:16s} {r['ssim']:7.4f} {r['mask_ssim']:9.4f} {r['psnr']:7.2f} {r['l1']:7.4f} "
               f"{r.get('iterations', ''):>7} {r.get('parameters', ''):>10}")
     report = {
@@ -137,7 +144,6 @@ def main(argv=None):
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "results": results, "runs": runs,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "learn.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out / 'learn.json'}")
 

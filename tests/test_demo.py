@@ -77,3 +77,31 @@ def test_svg_chart_scales_points_into_the_plot_area():
     (x0, y0), (x1, y1) = (tuple(map(float, p.split(","))) for p in points)
     assert x0 == 52 and x1 == 200 - 12 and y0 > y1  # higher values are drawn higher up
     assert svg_line_chart({"a": ([], [])}, "t", "x") == ""
+
+
+def test_the_packaged_checkpoint_loads_by_name_and_beats_copying_on_its_own_held_out_people(tmp_path, capsys):
+    from pona.models.io import load_generator, pretrained_checkpoint
+
+    path = pretrained_checkpoint()
+    assert path.stat().st_size < 15 * 2**20  # the limit for a packaged checkpoint
+    model = load_generator("pretrained")
+    assert tuple(model.config.image_size) == (128, 64)
+    assert (path.parent / "synth-market.metrics.jsonl").is_file()  # the demo report's training curves
+    # the demo on it, without training: held-out people, scored against copying the condition image
+    r = run_demo(DemoOptions(out=tmp_path / "d", pretrained=True, eval_pairs=24))  # the demo's people (~10 s)
+    assert r.iterations is None and r.metrics["PoNA"]["mask_ssim"] > r.metrics["copy condition"]["mask_ssim"]
+    code = 0
+    try:
+        main(["transfer", "--help"])
+    except SystemExit as e:
+        code = e.code
+    assert code == 0 and "'pretrained'" in capsys.readouterr().out
+
+
+def test_a_missing_packaged_checkpoint_says_how_to_make_one(monkeypatch):
+    from pona.errors import PonaError
+    from pona.models import io
+
+    monkeypatch.setattr(io, "PRETRAINED_FILE", "no-such-checkpoint.safetensors")
+    with pytest.raises(PonaError, match="benchmarks/pretrain.py"):
+        io.load_generator("pretrained")

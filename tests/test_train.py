@@ -318,7 +318,7 @@ def test_two_processes_with_gloo_keep_identical_parameters_and_skip_steps_togeth
 
 
 def test_cli_trains_refuses_to_mix_runs_and_resumes_with_overrides(data, tmp_path, capsys):
-    from test_cli import run
+    from helpers import run_cli as run
 
     out = tmp_path / "run"
     args = ["train", "--config", "synth-tiny", "--data", str(data), "--out", str(out),

@@ -18,7 +18,6 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +26,11 @@ from PIL import Image
 from .data.layout import find_split, read_annotations, read_pairs
 from .errors import PonaError
 from .fileio import atomic_path
+from .models.io import pretrained_checkpoint
 
 log = logging.getLogger(__name__)
 
-PRETRAINED = "synth-market.safetensors"  # packaged in pona/assets, made by benchmarks/pretrain.py
-PRETRAINED_METRICS = "synth-market.metrics.jsonl"
+PRETRAINED_METRICS = "synth-market.metrics.jsonl"  # the packaged checkpoint's training log, beside it
 RESERVED_MINUTES = 1.0  # evaluation, figures and report, after training
 
 
@@ -58,14 +57,6 @@ class DemoResult:
     metrics: dict                  # {"PoNA": {...}, "copy condition": {...}}
     iterations: int | None
     timings: dict = field(default_factory=dict)
-
-
-def pretrained_checkpoint() -> Path:
-    """The packaged generator trained on synthetic Market-sized people (see the README)."""
-    path = Path(str(resources.files("pona").joinpath("assets", PRETRAINED)))
-    if not path.is_file():
-        raise PonaError(f"this pona build ships no pretrained checkpoint ({path}); run `pona demo` without --pretrained")
-    return path
 
 
 def _preset_size(preset: str) -> tuple[int, int]:

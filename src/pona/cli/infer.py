@@ -22,8 +22,8 @@ def pick_device(device: str) -> str:
 
 def model_options(f):
     """--checkpoint, --device, --quantize-maps, shared by every command that runs the generator."""
-    @click.option("--checkpoint", required=True, type=click.Path(exists=True),
-                  help="Generator .safetensors, or a training run directory.")
+    @click.option("--checkpoint", required=True, type=str,
+                  help="Generator .safetensors, or a training run directory; 'pretrained': the one packaged with pona.")
     @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, ... (auto: cuda if available).")
     @click.option("--quantize-maps", is_flag=True,
                   help="Heat maps as the field's uint8 DeepFashion files (for the authors' released model).")
@@ -192,7 +192,7 @@ def visualize_attention(model, image, pose, source_pose, point, auto, scale, out
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="Generator .safetensors, or a run directory.")
+@click.option("--checkpoint", required=True, type=str, help="Generator .safetensors, or a run directory; 'pretrained': the one packaged with pona.")
 @click.option("--format", "fmt", default="onnx", show_default=True, type=click.Choice(["onnx"]))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="model.onnx")
 @click.option("--opset", default=17, show_default=True, type=click.IntRange(9, 23))

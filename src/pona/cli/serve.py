@@ -21,7 +21,7 @@ def is_loopback(host: str) -> bool:
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="Generator checkpoint (file or run directory).")
+@click.option("--checkpoint", required=True, type=str, help="Generator checkpoint (file or run directory); 'pretrained': the one packaged with pona.")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="PATN-layout dataset to pick people and poses from.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]), help="Which split of --data to offer.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the app to your network.")

@@ -55,8 +55,26 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return meta
 
 
+PRETRAINED = "pretrained"  # the name that selects the checkpoint packaged with pona
+PRETRAINED_FILE = "synth-market.safetensors"  # in pona/assets, made by benchmarks/pretrain.py
+
+
+def pretrained_checkpoint() -> Path:
+    """The packaged generator trained on synthetic Market-sized people (see the README's Demo)."""
+    from importlib import resources
+
+    path = Path(str(resources.files("pona").joinpath("assets", PRETRAINED_FILE)))
+    if not path.is_file():
+        raise CheckpointError(f"this pona build ships no pretrained checkpoint ({path}); train one "
+                              "(`pona demo`) or make it with `python benchmarks/pretrain.py`")
+    return path
+
+
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a training run directory holding ``generator.safetensors``."""
+    """A checkpoint file, a training run directory holding ``generator.safetensors``, or
+    ``"pretrained"`` for the checkpoint packaged with pona."""
+    if str(path) == PRETRAINED and not Path(path).exists():
+        return pretrained_checkpoint()
     path = Path(path)
     if path.is_dir():
         path = path / RUN_DIR_FILE
