@@ -55,10 +55,11 @@ log = logging.getLogger(__name__)
 SIZES = ((128, 64), (256, 176), (512, 352))
 BATCHES = (1, 8)
 MAPS_PER_GENERATOR = 6  # 3 PoNA blocks x (self-attention, pose-guided attention)
-# Rough bytes per image pixel that a training iteration (G + both Ds + VGG + Adam) needs besides
-# attention maps, measured at 128x64 and 256x176 with chunked attention; only used to skip
-# combinations that cannot fit, never reported.
-TRAIN_BYTES_PER_PIXEL = 40_000
+# Rough bytes per image pixel that a step needs besides attention maps, only used to skip
+# combinations that cannot fit, never reported: a training iteration (G + both Ds + VGG + Adam)
+# took 23 KB per pixel with chunked attention at 256x176, batch 7 (7.3 GB); inference is a guess
+# on the safe side (a few full-resolution activations alive at a time).
+TRAIN_BYTES_PER_PIXEL = 24_000
 INFER_BYTES_PER_PIXEL = 4_000
 
 
@@ -262,12 +263,18 @@ def measure_train(spec: dict) -> dict:
     G.set_attention_impl(spec["impl"])
     data = next(iter(DataLoader(trainer.train_set, batch_size=batch)))
     base = _start_peak()
-    losses = []
-    times = _timed(lambda: losses.append(trainer.train_step(data)), spec["repeats"])
+    losses = trainer.train_step(data)  # the warm-up
+    # compared: the first iteration's losses and generator gradients (the D steps leave those
+    # alone). Not later ones: Adam's first step moves every weight by about lr whatever the size
+    # of its gradient, so the rounding noise of gradients that are 0 in exact arithmetic (key
+    # biases, which the softmax cancels) becomes a real difference from the second iteration on.
+    torch.save({"losses": torch.tensor(list(losses.values())), "grads": [p.grad for p in G.parameters()]}, spec["save"])
+    times = []
+    for _ in range(spec["repeats"]):
+        t = time.perf_counter()
+        trainer.train_step(data)
+        times.append(time.perf_counter() - t)
     _, peak = _memory_now()
-    # the first iteration's losses, and its generator gradients (the D steps leave them alone)
-    torch.save({"losses": torch.tensor(list(losses[0].values())),
-                "grads": [p.grad for p in G.parameters()]}, spec["save"])
     return {"seconds": times, "memory_mb": peak - base}
 
 
