@@ -379,18 +379,21 @@ def _write_data(root: Path, size: tuple[int, int]) -> Path:
     return path
 
 
-def run_benchmark(options: BenchOptions, light: tuple[str, int, int] = ("fashion-light", 32, 2), progress=None) -> BenchResult:
+def run_benchmark(options: BenchOptions, progress=None) -> BenchResult:
     """Every measurement of ``options``; ``progress(row)`` is called after each row."""
+    from .train.config import load_config
+
     threads = options.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     peak, samples = peak_gflops(options.peak_size)
     gflops = {_size_name(s): generator_gflops(s, options.ngf, options.n_blocks) for s in options.sizes}
-    full = generator_gflops((256, 176), 64, 3)
-    light_gflops = generator_gflops((256, 176), light[1], light[2])
+    full, light = load_config("fashion").model, load_config("fashion-light").model
+    full_gflops = generator_gflops(full.image_size, full.ngf, full.n_blocks)
+    light_gflops = generator_gflops(light.image_size, light.ngf, light.n_blocks)
     result = BenchResult(
         machine=machine_info(threads), peak_gflop_per_s=peak, peak_samples=samples, gflops_per_image=gflops,
-        light={"preset": light[0], "ngf": light[1], "n_blocks": light[2], "size": "256x176", "gflops": light_gflops,
-               "full_gflops": full, "fraction": light_gflops / full},
+        light={"preset": "fashion-light", "ngf": light.ngf, "n_blocks": light.n_blocks, "size": _size_name(light.image_size),
+               "gflops": light_gflops, "full_gflops": full_gflops, "fraction": light_gflops / full_gflops},
         options={**asdict(options), "peak_size": options.peak_size, "threads": threads})
     available = available_memory_mb()
     with tempfile.TemporaryDirectory(prefix="pona-bench-") as tmp:
