@@ -118,7 +118,7 @@ def test_light_preset_costs_at_most_a_quarter_of_the_full_model():
 
 def test_flop_count_matches_the_released_generator_and_includes_attention():
     assert generator_gflops((256, 176)) == pytest.approx(249.2, abs=0.1)  # the issue's measured count
-    assert generator_gflops((128, 64)) == pytest.approx(39.0, abs=0.5)
+    assert generator_gflops((128, 64)) == pytest.approx(39.2, abs=0.1)  # the issue rounds it to 39
     # the 6 attention products at N = 2816: 2 N^2 (64 + 512) x 3 + 2 N^2 (32 + 256) x 3
     n = 2816
     attention_gflops = 3 * 2 * n * n * (64 + 512 + 32 + 256) / 1e9
