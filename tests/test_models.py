@@ -126,6 +126,7 @@ def test_batch_norm_generator_uses_running_stats_in_eval(tiny_config):
 @pytest.mark.parametrize("impl", ["sdpa", "chunked"])
 def test_attention_paths_agree_with_explicit_forward_and_backward(impl, monkeypatch):
     monkeypatch.setattr(attention_module, "CHUNK_ELEMENTS", 3 * 100)  # several chunks, last one short
+    monkeypatch.setattr(attention_module, "MIN_BACKWARD_ROWS", 1)
     q, k = torch.randn(2, 100, 8, dtype=torch.float64) * 2, torch.randn(2, 100, 8, dtype=torch.float64) * 2
     v = torch.randn(2, 100, 24, dtype=torch.float64)
     grads = {}
@@ -140,6 +141,7 @@ def test_attention_paths_agree_with_explicit_forward_and_backward(impl, monkeypa
 
 def test_chunked_attention_passes_gradcheck(monkeypatch):
     monkeypatch.setattr(attention_module, "CHUNK_ELEMENTS", 2 * 7)
+    monkeypatch.setattr(attention_module, "MIN_BACKWARD_ROWS", 1)
     q, k, v = (torch.randn(1, 7, s, dtype=torch.float64, requires_grad=True) for s in (3, 3, 5))
     assert torch.autograd.gradcheck(attention_module.ChunkedAttention.apply, (q, k, v))
 

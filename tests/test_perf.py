@@ -36,6 +36,7 @@ def _grads(model):
 @pytest.mark.parametrize("rows", [1, 7, 48])  # one row per chunk; 48 = 6 x 7 + 6, a short last chunk; one chunk
 def test_attention_impls_match_explicit_forward_and_gradients(impl, rows, monkeypatch):
     monkeypatch.setattr(attention_module, "CHUNK_ELEMENTS", rows * 48)  # N = 48 keys
+    monkeypatch.setattr(attention_module, "MIN_BACKWARD_ROWS", 1)
     g = torch.Generator().manual_seed(3)
     # q/k width 4, value width 12 (unlike q/k), batch 3; values as the layers give them: (B, C, N)^T views
     q, k = (torch.randn(3, 4, 48, generator=g).mul(2).transpose(1, 2).requires_grad_() for _ in range(2))
@@ -56,6 +57,7 @@ def test_attention_impls_match_explicit_forward_and_gradients(impl, rows, monkey
 @pytest.mark.parametrize("impl", ["sdpa", "chunked", "auto"])
 def test_generator_gradients_match_explicit_for_every_attention_impl(tiny_config, impl, monkeypatch):
     monkeypatch.setattr(attention_module, "CHUNK_ELEMENTS", 5 * 32)  # N = 32: chunks of 5, last of 2
+    monkeypatch.setattr(attention_module, "MIN_BACKWARD_ROWS", 1)
     g = Generator(tiny_config).eval()
     _open_gates(g)
     inputs = tiny_inputs(batch=2)
