@@ -22,9 +22,10 @@ from torch import Tensor, nn
 
 IMPLS = ("auto", "explicit", "sdpa", "chunked")
 # Chosen by timing explicit, sdpa and chunked at 256x176 (N = 2816) on the 2-core CPU machines,
-# one thread, batch 1 and 8, inference and forward + backward (see the README's Performance
-# section): chunked was fastest in both modes (inference 1.3-2x explicit; training 1.0-1.5x),
-# sdpa's CPU kernel 0.7-1.1x. CUDA uses the fused flash / memory-efficient kernels.
+# one thread, batch 1 and 8, inference and forward + backward (benchmarks/attention.py, table in
+# the README's Performance section): chunked was the fastest in both modes (0.9-2x explicit over
+# three runs on a busy machine, mostly 1.1-1.4x), sdpa's CPU kernel 0.7-1.2x and never clearly
+# ahead; chunked also never holds an N x N map. CUDA uses the fused flash / memory-efficient kernels.
 AUTO_IMPL = {"cpu": "chunked", "cuda": "sdpa"}
 # Rows per query chunk: one (rows, N) score block of ~1M floats (4 MB) stays in cache between the
 # kernels that touch it (scores, softmax, product with v); the N x N map never exists.
