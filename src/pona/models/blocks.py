@@ -6,13 +6,24 @@ onto ours by renaming prefixes only (see ``pona.convert``).
 
 from __future__ import annotations
 
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class InstanceNorm(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` without affine parameters or running statistics (as released),
+    computed as a group norm with one channel per group: the same statistics over (H, W) per image
+    and channel, but PyTorch's CPU group-norm kernel is 2-5x faster than its instance norm (which
+    runs batch norm on a (1, B*C, H, W) view). Same state dict (none) as ``nn.InstanceNorm2d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.group_norm(x, self.num_features, eps=self.eps)
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
     """Instance norm without affine parameters or running statistics (as released), or batch norm."""
     if kind == "instance":
-        return nn.InstanceNorm2d(channels)
+        return InstanceNorm(channels)
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     raise ValueError(f"unknown norm {kind!r}")
@@ -56,9 +67,9 @@ class DoubleConv(nn.Sequential):
 
     def __init__(self, cin: int, cout: int, dropout: float = 0.5):
         super().__init__(
-            nn.Conv2d(cin, cin, 3, padding=1), nn.InstanceNorm2d(cin), nn.ReLU(True),
+            nn.Conv2d(cin, cin, 3, padding=1), InstanceNorm(cin), nn.ReLU(True),
             nn.Dropout(dropout),
-            nn.Conv2d(cin, cout, 3, padding=1), nn.InstanceNorm2d(cout), nn.ReLU(True),
+            nn.Conv2d(cin, cout, 3, padding=1), InstanceNorm(cout), nn.ReLU(True),
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .attention import IMPLS, PoseAttention, SelfAttention
 from .blocks import DoubleConv, decoder, encoder, init_weights
@@ -88,6 +89,11 @@ class Generator(nn.Module):
     """PoNA generator: image and pose encoders, ``n_blocks`` PoNA blocks, decoder on the image code.
 
     34,329,356 parameters at the paper's DeepFashion setting (ngf 64, 3 blocks, instance norm).
+
+    ``recompute_blocks = True`` trades time for memory in training: each PoNA block keeps only its
+    inputs for the backward pass and runs again inside it (``torch.utils.checkpoint``, with the
+    dropout masks replayed, so the gradients are the same). A run-time switch, not part of the
+    config: it changes nothing the weights compute.
     """
 
     def __init__(self, config: GeneratorConfig | None = None):
@@ -101,6 +107,7 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(PoNABlock(cfg) for _ in range(cfg.n_blocks))
         self.decoder = decoder(cfg.ngf, cfg.norm)
         init_weights(self)
+        self.recompute_blocks = False
 
     def forward(self, image: Tensor, src_maps: Tensor, dst_maps: Tensor, return_attention: bool = False):
         """Generate ``image``'s person in the pose of ``dst_maps``.
@@ -117,8 +124,12 @@ class Generator(nn.Module):
         img = self.image_encoder(image)
         pose = self.pose_encoder(torch.cat([src_maps, dst_maps], 1)) if self.pose_encoder is not None else None
         maps = []
+        recompute = self.recompute_blocks and torch.is_grad_enabled() and not return_attention
         for block in self.blocks:
-            img, pose, block_maps = block(img, pose, return_attention)
+            if recompute:
+                img, pose, block_maps = checkpoint(block, img, pose, use_reentrant=False)
+            else:
+                img, pose, block_maps = block(img, pose, return_attention)
             maps.append(block_maps)
         out = self.decoder(img)
         return (out, maps) if return_attention else out

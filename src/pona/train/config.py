@@ -128,6 +128,7 @@ class RunSection:
     amp: str = "none"                # "bf16" | "fp16" autocast on CUDA
     channels_last: bool = False
     compile: bool = False            # torch.compile the three networks
+    recompute_blocks: bool = False   # PoNA blocks rerun in the backward pass: less memory, ~1/4 more time
     sync_batchnorm: bool = False     # SyncBatchNorm across processes (CUDA, batch norm only)
     progress: bool = True            # tqdm bar on rank 0
     tensorboard: bool = True         # scalars under tensorboard/ when tensorboard is installed

@@ -225,6 +225,8 @@ class Trainer:
             "appearance_d": Discriminator(DiscriminatorConfig(in_channels=6, **d_cfg)),   # (I, I_c)
             "pose_d": Discriminator(DiscriminatorConfig(in_channels=21, **d_cfg)),        # (I, P_t)
         }
+        if cfg.run.recompute_blocks:
+            self.nets["generator"].recompute_blocks = True
         if cfg.run.sync_batchnorm and env.distributed:
             self.nets = {k: distributed.sync_batchnorm(m) for k, m in self.nets.items()}
         memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
@@ -278,6 +280,8 @@ class Trainer:
             raise ConfigError(f"run.amp={cfg.run.amp} needs a CUDA device (this run is on {dev})")
         if cfg.run.sync_batchnorm and self.env.distributed and dev.type != "cuda":
             raise ConfigError("run.sync_batchnorm needs CUDA (SyncBatchNorm has no CPU kernel)")
+        if cfg.run.recompute_blocks and cfg.model.arch != "pona":
+            raise ConfigError(f"run.recompute_blocks applies to the PoNA generator, not model.arch={cfg.model.arch}")
         if cfg.data.root is None:
             raise ConfigError("no dataset: set data.root (`pona train --data DIR`)")
 
