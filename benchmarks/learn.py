@@ -1,23 +1,25 @@
 """The learning benchmark: does PoNA learn pose transfer on synthetic people, and beat its ablation?
 
-On the synthetic Market-sized data (128x64), train three generators for the same budget with the
-``synth-market`` preset (ngf 16, batch 8, constant lr): PoNA, PoNA without the cross-modal
-attention (the paper's "w/o Cro.", Table IV) and PATN (9 blocks) at the same width. Then evaluate
-each on held-out test identities, beside copying the condition image:
+On ``pona demo``'s synthetic Market-sized people (128x64), train generators for the same budget
+with the ``synth-market`` preset (ngf 16, batch 4, constant lr): PoNA, PoNA without the cross-modal
+attention (the paper's "w/o Cro.", Table IV), PATN (9 blocks) at the same width, and PoNA light
+(2 blocks at half width, the reduction of the ``fashion-light`` preset). Then evaluate each on
+held-out test identities, beside copying the condition image:
 
     SSIM        field's legacy SSIM (Gaussian window 1.5, data range of the generated image)
     mask-SSIM   the same on images multiplied by the Market body mask of the target pose
     PSNR        dB, uint8
     L1          mean absolute error in [0, 1]
 
-Prints a table and writes ``<out>/learn.json``. Not a test: it takes ``3 x --minutes`` plus the
-evaluation. Full run (about 95 minutes on 2 CPU cores; run it on a quiet machine):
+Prints a table and writes ``<out>/learn.json``. Not a test. Arms can run as separate processes
+(``--models``, one thread each) into one ``--out``; their results are merged:
 
-    PYTHONPATH=src python benchmarks/learn.py --minutes 30 --out bench/learn
+    python benchmarks/learn.py --iterations 1500 --threads 1 --out bench/learn --models PoNA
+    python benchmarks/learn.py --minutes 30 --out bench/learn          # every arm, a time budget each
 
 Quick end-to-end check:
 
-    PYTHONPATH=src python benchmarks/learn.py --minutes 1 --eval-pairs 64 --out /tmp/learn
+    python benchmarks/learn.py --minutes 1 --eval-pairs 64 --out /tmp/learn
 """
 
 from __future__ import annotations
