@@ -47,7 +47,8 @@ MODELS = {  # name -> config overrides on top of the preset
     "PoNA": [],
     "w/o Cro.": ["model.cross_attention=false"],
     "PATN": ["model.arch=patn", "model.n_blocks=9"],
-    # the light configuration's reduction (configs/fashion-light.yaml: 2 blocks, half the width)
+    # the light configuration's reduction (configs/fashion-light.yaml: 2 blocks, half the width;
+    # the discriminators are halved too here, unlike that preset)
     "PoNA light": ["model.n_blocks=2", "model.ngf=8", "discriminator.ndf=8"],
 }
 
