@@ -90,6 +90,8 @@ def test_the_packaged_checkpoint_loads_by_name_and_beats_copying_on_its_own_held
     # the demo on it, without training: held-out people, scored against copying the condition image
     r = run_demo(DemoOptions(out=tmp_path / "d", pretrained=True, eval_pairs=24))  # the demo's people (~10 s)
     assert r.iterations is None and r.metrics["PoNA"]["mask_ssim"] > r.metrics["copy condition"]["mask_ssim"]
+    main(["info", "pretrained"])
+    assert json.loads(capsys.readouterr().out)["parameters"] == sum(p.numel() for p in model.parameters())
     code = 0
     try:
         main(["transfer", "--help"])

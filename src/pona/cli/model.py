@@ -27,15 +27,16 @@ def convert_checkpoint(released, out, image_size, trust_pickle):
 
 
 @cli.command()
-@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("checkpoint")
 def info(checkpoint):
-    """Print a checkpoint's config, parameter count and metadata.
+    """Print a checkpoint's config, parameter count and metadata (a .safetensors file, a run
+    directory, or "pretrained" for the checkpoint packaged with pona).
 
     Example: pona info runs/synth/generator.safetensors
     """
-    from ..models.io import load_generator, read_metadata
+    from ..models.io import load_generator, read_metadata, resolve_checkpoint
 
-    meta = read_metadata(checkpoint)
+    meta = read_metadata(resolve_checkpoint(checkpoint))
     model = load_generator(checkpoint)
     meta["parameters"] = sum(p.numel() for p in model.parameters())
     click.echo(json.dumps(meta, indent=2))
