@@ -12,6 +12,15 @@ def tiny_inputs(batch=2, size=(32, 16)):
     return image, src, dst
 
 
+def open_gates(model, value=0.5):
+    """Set every attention gate (gamma, beta; 0 at init, which cuts the attention paths off the
+    output and the gradient) to ``value``, so that checks see every path."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.rsplit(".", 1)[-1] in ("gamma", "beta"):
+                p.fill_(value)
+
+
 def run_cli(capsys, *args):
     """Run ``pona ARGS`` in-process: (exit code, stdout, stderr)."""
     from pona.cli import main

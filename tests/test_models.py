@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from helpers import tiny_inputs
+from helpers import open_gates, tiny_inputs
 from pona.models import (
     Generator, GeneratorConfig, PATNGenerator, appearance_discriminator, build_generator, pose_discriminator,
 )
@@ -28,13 +28,6 @@ def test_discriminator_parameter_counts():
     assert n_params(pose_discriminator()) == 3_975_424
 
 
-def _open_gates(model):
-    # gamma = beta = 0 at init cut the gradient to the attention convs; open them for the check
-    for name, p in model.named_parameters():
-        if name.endswith(("gamma", "beta")):
-            torch.nn.init.constant_(p, 0.5)
-
-
 @pytest.mark.parametrize("overrides", [
     {}, {"norm": "batch"}, {"fusion": "middle"}, {"fusion": "tail"}, {"fusion": "none"},
     {"self_attention": False}, {"cross_attention": False}, {"arch": "patn", "n_blocks": 3},
@@ -42,7 +35,7 @@ def _open_gates(model):
 def test_every_generator_parameter_receives_a_gradient(tiny_config, overrides):
     cfg = GeneratorConfig(**{**tiny_config.__dict__, **overrides})
     g = build_generator(cfg)
-    _open_gates(g)
+    open_gates(g)
     out = g(*tiny_inputs())
     assert out.shape == (2, 3, 32, 16) and out.abs().max() <= 1
     out.square().mean().backward()
@@ -53,7 +46,7 @@ def test_every_generator_parameter_receives_a_gradient(tiny_config, overrides):
 @pytest.mark.parametrize("make, channels", [(appearance_discriminator, 6), (pose_discriminator, 21)])
 def test_every_discriminator_parameter_receives_a_gradient(make, channels):
     d = make(ndf=8, self_attention=True)
-    _open_gates(d)
+    open_gates(d)
     logits = d(torch.randn(2, channels, 32, 16))
     assert logits.shape == (2, 32, 8, 4)
     # not logits.mean(): a residual block ending in instance norm adds a zero-mean term, so the
@@ -95,7 +88,7 @@ def test_gamma_zero_at_init_makes_blocks_ignore_attention(tiny_config):
 
 def test_pose_changes_the_output_once_attention_is_open(tiny_config):
     g = Generator(tiny_config).eval()
-    _open_gates(g)
+    open_gates(g)
     image, src, dst = tiny_inputs()
     assert not torch.allclose(g(image, src, dst), g(image, src, src))
 
@@ -149,7 +142,7 @@ def test_chunked_attention_passes_gradcheck(monkeypatch):
 @pytest.mark.parametrize("impl", ["sdpa", "chunked"])
 def test_generator_outputs_agree_across_attention_paths(tiny_config, impl):
     g = Generator(tiny_config).eval()
-    _open_gates(g)
+    open_gates(g)
     inputs = tiny_inputs()
     ref = g.set_attention_impl("explicit")(*inputs)
     torch.testing.assert_close(g.set_attention_impl(impl)(*inputs), ref, atol=1e-5, rtol=0)

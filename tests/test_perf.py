@@ -6,26 +6,14 @@ import pytest
 import torch
 
 import pona.models.attention as attention_module
-from helpers import run_cli, tiny_inputs
+from helpers import open_gates, run_cli, tiny_inputs
 from pona.bench import BenchOptions, generator_gflops, run_benchmark
 from pona.models import Generator
 from pona.models.attention import attention
 from pona.train.config import load_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _open_gates(g):
-    with torch.no_grad():
-        for name, p in g.named_parameters():
-            if name.rsplit(".", 1)[-1] in ("gamma", "beta"):
-                p.fill_(0.7)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _grads(model):
@@ -59,7 +47,7 @@ def test_generator_gradients_match_explicit_for_every_attention_impl(tiny_config
     monkeypatch.setattr(attention_module, "CHUNK_ELEMENTS", 5 * 32)  # N = 32: chunks of 5, last of 2
     monkeypatch.setattr(attention_module, "MIN_BACKWARD_ROWS", 1)
     g = Generator(tiny_config).eval()
-    _open_gates(g)
+    open_gates(g, 0.7)
     inputs = tiny_inputs(batch=2)
     out, grads = {}, {}
     for name in ("explicit", impl):
@@ -75,7 +63,7 @@ def test_generator_gradients_match_explicit_for_every_attention_impl(tiny_config
 
 def test_recomputed_blocks_give_the_same_gradients_with_dropout_on(tiny_config):
     g = Generator(tiny_config).train()  # dropout on: the recomputation must replay the same masks
-    _open_gates(g)
+    open_gates(g, 0.7)
     inputs = tiny_inputs(batch=2)
     calls = []
     g.blocks[0].register_forward_pre_hook(lambda *a: calls.append(1))  # a pre-hook: recomputation stops early
@@ -96,7 +84,7 @@ def test_recomputed_blocks_give_the_same_gradients_with_dropout_on(tiny_config):
 
 def test_channels_last_gives_the_same_outputs_and_gradients_on_cpu(tiny_config):
     g = Generator(tiny_config).eval()
-    _open_gates(g)
+    open_gates(g, 0.7)
     inputs = tiny_inputs(batch=2)
     out, grads = {}, {}
     for fmt in (torch.contiguous_format, torch.channels_last):
@@ -156,7 +144,7 @@ def test_bench_command_help_lists_its_options(capsys):
                            "machines; set PONA_TEST_COMPILE=1 to run it")
 def test_compiled_generator_gives_the_same_outputs(tiny_config):
     g = Generator(tiny_config).eval()
-    _open_gates(g)
+    open_gates(g, 0.7)
     inputs = tiny_inputs(batch=2)
     ref = g(*inputs)
     torch.testing.assert_close(torch.compile(g)(*inputs), ref, atol=1e-4, rtol=0)
