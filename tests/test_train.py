@@ -88,8 +88,9 @@ def test_a_few_iterations_reduce_the_training_loss_and_fill_the_run_directory(da
 @pytest.mark.slow
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(data, tmp_path):
     # dropout, flips and the image pool all on; 6 iterations per epoch, so the cut is mid-epoch 1
+    # the weight average too
     cfg = tiny(data, "optim.constant_iterations=8", "optim.decay_iterations=4", "run.checkpoint_every=5",
-               "run.val_every=6", "model.dropout=0.5", "data.flip=true", "optim.pool_size=3")
+               "run.val_every=6", "model.dropout=0.5", "data.flip=true", "optim.pool_size=3", "optim.ema_half_life=3")
     whole = Trainer(cfg, tmp_path / "whole")
     whole.train()
     part = Trainer(cfg, tmp_path / "part")
@@ -105,6 +106,8 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(data, tmp_path):
         assert x == pytest.approx(y, abs=1e-6), f"iteration {i + 1}"
     wa, wb = weights(whole), weights(resumed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    ea, eb = whole.ema.state_dict(), resumed.ema.state_dict()
+    assert all(torch.equal(ea[k], eb[k]) for k in ea)
 
 
 @pytest.mark.slow
@@ -343,3 +346,33 @@ def test_gate_lr_multiplier_puts_only_the_attention_gates_in_a_faster_group():
     assert slow["lr"] == 1e-3 and len(slow["params"]) + len(fast["params"]) == len(list(g.parameters()))
     (single,) = param_groups(g, 1e-3)  # the paper: one group, in the module's own order
     assert [id(p) for p in single["params"]] == [id(p) for p in g.parameters()]
+
+
+def test_weight_average_follows_its_half_life_and_ramps_up():
+    from pona.train.trainer import EMA_RAMPUP, update_ema
+
+    model, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        model.weight.fill_(2.0), ema.weight.fill_(0.0)
+        model.running_mean.fill_(7.0)
+    update_ema(ema, model, half_life=4.0, iteration=100)  # h = 4: beta = 0.5 ** (1/4)
+    assert ema.weight.detach() == pytest.approx(torch.full((3,), 2.0 * (1 - 0.5 ** 0.25)))
+    assert torch.equal(ema.running_mean, model.running_mean)  # buffers copied, not averaged
+    update_ema(ema, model, half_life=4.0, iteration=1)  # ramp-up: h = EMA_RAMPUP, the average mostly forgets
+    w = 2.0 * (1 - 0.5 ** 0.25)
+    assert ema.weight.detach() == pytest.approx(torch.full((3,), w + (2.0 - w) * (1 - 0.5 ** (1 / EMA_RAMPUP))))
+
+
+@pytest.mark.slow
+def test_with_a_weight_average_the_run_exports_and_validates_the_average(data, tmp_path):
+    t = Trainer(tiny(data, "optim.constant_iterations=6", "optim.decay_iterations=0", "optim.ema_half_life=2",
+                     "run.val_every=6"), tmp_path / "run")
+    t.train()
+    exported = pona.load_generator(tmp_path / "run").state_dict()
+    averaged, trained = t.ema.state_dict(), t.nets["generator"].state_dict()
+    assert all(torch.equal(exported[k], averaged[k]) for k in exported)
+    assert not all(torch.equal(exported[k], trained[k]) for k in exported)
+    best = pona.load_generator(tmp_path / "run" / "generator-best.safetensors").state_dict()
+    assert t.best["iteration"] == 6 and all(torch.equal(best[k], averaged[k]) for k in best)
+
+

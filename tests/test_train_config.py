@@ -48,6 +48,8 @@ def test_overrides_parse_nested_keys_with_the_fields_types():
     ("model.ngf=12", "multiple of 8"),
     ("data.flip=maybe", "data.flip must be bool"),
     ("optim.batch_size=0", "batch_size"),
+    ("optim.ema_half_life=-1", "optim.ema_half_life must be >= 0"),
+    ("optim.gate_lr_mult=0", "optim.gate_lr_mult must be > 0"),
     ("run.amp=fp8", "run.amp must be one of"),
     ("model.image_size=big", "image_size"),
     ("ngf=16", "section.key"),

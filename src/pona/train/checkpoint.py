@@ -7,6 +7,7 @@ plain tensors and containers only (it loads with ``weights_only=True``, no code 
     iteration            iterations completed
     config               the TrainConfig as a dict
     models               {"generator", "appearance_d", "pose_d"}: state dicts
+    ema                  the generator's weight average (optim.ema_half_life), or None
     optimizers           {same keys}: Adam state dicts
     schedulers           {same keys}: LambdaLR state dicts
     scaler               GradScaler state dict (fp16) or {}

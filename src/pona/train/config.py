@@ -85,8 +85,15 @@ class OptimSection:
     # need thousands of iterations before pose-guided attention shapes the output; the CPU-sized
     # synthetic presets raise it so that pose transfer starts within minutes.
     gate_lr_mult: float = 1.0
+    # Exponential moving average of the generator's weights, by its half-life in iterations (0 = off,
+    # the paper). When on, the averaged generator is the one validated and exported
+    # (generator*.safetensors); the training state keeps both. The half-life ramps up with training
+    # (at most EMA_RAMPUP x the iterations so far) so that the average forgets the random start.
+    ema_half_life: float = 0.0
 
     def __post_init__(self):
+        if self.ema_half_life < 0:
+            raise ConfigError(f"optim.ema_half_life must be >= 0, got {self.ema_half_life}")
         if self.gate_lr_mult <= 0:
             raise ConfigError(f"optim.gate_lr_mult must be > 0, got {self.gate_lr_mult}")
         if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):

@@ -22,6 +22,7 @@ Run directory::
     config.yaml                  the resolved TrainConfig
     generator.safetensors        the generator at the last checkpoint (load_generator(run_dir))
     generator-best.safetensors   the generator with the best validation SSIM
+                                 (both: the weight average when optim.ema_half_life > 0)
     metrics.jsonl                losses, lr, speed, validation metrics (see pona.train.monitor)
     samples/iter-XXXXXXXX.png    grids of fixed validation pairs
     tensorboard/                 TensorBoard scalars (when tensorboard is installed)
@@ -31,6 +32,7 @@ Run directory::
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import shutil
@@ -95,6 +97,22 @@ def param_groups(model: torch.nn.Module, lr: float, gate_lr_mult: float = 1.0) -
         return [{"params": [p for _, p in named], "lr": lr}]
     return [{"params": [p for (_, p), g in zip(named, is_gate) if not g], "lr": lr},
             {"params": [p for (_, p), g in zip(named, is_gate) if g], "lr": lr * gate_lr_mult}]
+
+
+EMA_RAMPUP = 0.25  # the average's half-life is at most this fraction of the iterations so far
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, half_life: float, iteration: int) -> None:
+    """Move ``ema``'s weights towards ``model``'s: ``ema += (1 - beta) (model - ema)`` with
+    ``beta = 0.5 ** (1 / h)``, ``h = min(half_life, EMA_RAMPUP * iteration)``; buffers (batch-norm
+    statistics, spectral-norm vectors) are copied, as they are not trained by gradients."""
+    h = min(half_life, EMA_RAMPUP * iteration)
+    beta = 0.5 ** (1.0 / h) if h > 0 else 0.0
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - beta)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
 
 
 def derived_seed(*parts: int) -> int:
@@ -243,6 +261,8 @@ class Trainer:
         # discriminators frozen and outside DDP (no gradient of theirs is reduced there).
         self.forward = {k: torch.compile(m) if cfg.run.compile else m for k, m in self.nets.items()}
         self.wrapped = {k: distributed.wrap(m, env) for k, m in self.forward.items()}
+        # the averaged generator (optim.ema_half_life), never trained directly
+        self.ema = copy.deepcopy(self.nets["generator"]).requires_grad_(False) if o.ema_half_life > 0 else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.run.amp == "fp16")
         self.pools = {k: ImagePool(o.pool_size, derived_seed(cfg.run.seed, env.rank, i))
                       for i, k in enumerate(("appearance_d", "pose_d"))}
@@ -352,6 +372,8 @@ class Trainer:
         opt["generator"].zero_grad(set_to_none=True)
         self.scaler.scale(g_terms["g_total"]).backward()
         self.scaler.step(opt["generator"])
+        if self.ema is not None:
+            update_ema(self.ema, self.nets["generator"], cfg.optim.ema_half_life, self.iteration + 1)
 
         # 2.-3. discriminator steps on the same (detached) fakes, through the image pools
         self._set_d_grad(True)
@@ -516,7 +538,7 @@ class Trainer:
         """Rank 0: SSIM/PSNR/L1 on the fixed held-out pairs, a PNG grid, generator-best by SSIM."""
         if not self.env.is_main or self.val_set is None:
             return None
-        cfg, G = self.config, self.nets["generator"]
+        cfg, G = self.config, self.exported_generator
         G.eval()
         self.last_val_iteration = self.iteration
         scores, rows = [], []
@@ -549,6 +571,11 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------------------
 
+    @property
+    def exported_generator(self) -> torch.nn.Module:
+        """The generator that is validated and saved as generator*.safetensors: the average if any."""
+        return self.ema if self.ema is not None else self.nets["generator"]
+
     def _metadata(self) -> dict:
         return {"iteration": self.iteration, "run": self.run_dir.name, "dataset": self.config.data.root}
 
@@ -569,13 +596,14 @@ class Trainer:
                 "iteration": self.iteration,
                 "config": self.config.to_dict(),
                 "models": {k: m.state_dict() for k, m in self.nets.items()},
+                "ema": self.ema.state_dict() if self.ema is not None else None,
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
                 "ranks": ranks,
                 "best": dict(self.best),
             })
-            save_generator(self.nets["generator"], self.run_dir / "generator.safetensors", self._metadata())
+            save_generator(self.exported_generator, self.run_dir / "generator.safetensors", self._metadata())
             checkpoint.prune(directory, self.config.run.keep_last, {self.best["iteration"]} if self.best else set())
             log.debug("checkpoint %s", path)
         self.last_checkpoint_iteration = self.iteration
@@ -588,6 +616,12 @@ class Trainer:
             log.warning("resuming with a changed config: %s", ", ".join(changed))
         for k, m in self.nets.items():
             load_strict(m, state["models"][k], f"{self.run_dir}/checkpoints (state {state['iteration']}), {k}")
+        if self.ema is not None:
+            if state.get("ema") is not None:
+                load_strict(self.ema, state["ema"], f"{self.run_dir}/checkpoints (state {state['iteration']}), ema")
+            else:
+                log.warning("%s: the checkpoint has no weight average; it starts from the generator", self.run_dir)
+                self.ema.load_state_dict(self.nets["generator"].state_dict())
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.schedulers.items():
