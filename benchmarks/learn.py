@@ -4,8 +4,8 @@ On ``pona demo``'s synthetic Market-sized people (128x64), train generators for 
 with the ``synth-market`` preset (ngf 16, batch 4, constant lr, the generator's weight average
 exported): PoNA, PoNA without the cross-modal attention (the paper's "w/o Cro.", Table IV), PATN
 (9 blocks) at the same width, and PoNA light (2 blocks at half width, the reduction of the
-``fashion-light`` preset). Then evaluate each on
-held-out test identities, beside copying the condition image:
+``fashion-light`` preset). Then evaluate each on held-out test identities, beside copying the
+condition image:
 
     SSIM        field's legacy SSIM (Gaussian window 1.5, data range of the generated image)
     mask-SSIM   the same on images multiplied by the Market body mask of the target pose

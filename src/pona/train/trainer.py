@@ -110,7 +110,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, half_life: float, i
     h = min(half_life, EMA_RAMPUP * iteration)
     beta = 0.5 ** (1.0 / h) if h > 0 else 0.0
     for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p.detach(), 1.0 - beta)
+        e.lerp_(p, 1.0 - beta)
     for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
 
