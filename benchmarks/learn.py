@@ -1,6 +1,7 @@
 """The learning benchmark: does PoNA learn pose transfer on synthetic people, and beat its ablation?
 
-On ``pona demo``'s synthetic Market-sized people (128x64), train generators for the same budget
+On ``pona demo --scene street``'s synthetic Market-sized people (128x64; ``--scene studio``: the
+studio people at the synth-studio preset's 64x44), train generators for the same budget
 with the ``synth-market`` preset (ngf 16, batch 4, constant lr, the generator's weight average
 exported): PoNA, PoNA without the cross-modal attention (the paper's "w/o Cro.", Table IV), PATN
 (9 blocks) at the same width, and PoNA light (2 blocks at half width, the reduction of the
@@ -54,12 +55,13 @@ MODELS = {  # name -> config overrides on top of the preset
 }
 
 
-def synthetic_data(root: Path, seed: int) -> Path:
-    """``pona demo``'s synthetic Market-sized people (200 training and 20 held-out identities, 8
-    poses each; written once, then reused), so that the PoNA run is also the packaged checkpoint."""
+def synthetic_data(root: Path, seed: int, scene: str, preset: str) -> Path:
+    """``pona demo --scene SCENE``'s synthetic people at the preset's size (200 training and 20
+    held-out identities, 8 poses each; written once, then reused), so that a PoNA run can also be
+    packaged (benchmarks/pretrain.py --from-run)."""
     from pona.demo import DemoOptions, make_data
 
-    return make_data(DemoOptions(out=root.parent, seed=seed))
+    return make_data(DemoOptions(out=root.parent, seed=seed, scene=scene, preset=preset))
 
 
 def evaluate(generated_fn, dataset: PairDataset, indices: list[int]) -> dict:
@@ -96,7 +98,9 @@ def main(argv=None):
     p.add_argument("--data", type=Path, help="PATN-layout dataset (default: synthesise one under OUT/data)")
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget per model")
     p.add_argument("--iterations", type=int, help="an iteration budget per model instead of minutes")
-    p.add_argument("--preset", default="synth-market")
+    p.add_argument("--scene", choices=["street", "studio"], default="street",
+                   help="the synthetic data when --data is not given: pona demo's street or studio people")
+    p.add_argument("--preset", help="training preset (default: synth-market for street, synth-studio for studio)")
     p.add_argument("--eval-pairs", type=int, default=500, help="held-out pairs evaluated (evenly spread)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--seed", type=int, default=0)
@@ -106,7 +110,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
 
-    data = args.data or synthetic_data(args.out / "data", args.seed)
+    args.preset = args.preset or {"street": "synth-market", "studio": "synth-studio"}[args.scene]
+    data = args.data or synthetic_data(args.out / "data", args.seed, args.scene, args.preset)
     budget = [f"optim.constant_iterations={args.iterations or 10**9}", "optim.decay_iterations=0"]
     test = PairDataset(data, "test")
     indices = sorted({int(i) for i in np.linspace(0, len(test) - 1, min(args.eval_pairs, len(test)))})

@@ -1,16 +1,19 @@
-"""Make the pretrained checkpoint that ships with pona (``pona demo --pretrained``, ``pona serve``).
+"""Make the checkpoints that ship with pona (``pona demo --pretrained``, ``pona serve --checkpoint pretrained``).
 
-    python benchmarks/pretrain.py --iterations 6000 --out runs/pretrained
+    python benchmarks/pretrain.py --scene studio --iterations 20000 --out runs/pretrained-studio
+    python benchmarks/pretrain.py --scene street --iterations 6000 --out runs/pretrained-market
 
-renders the demo's synthetic data (same seed and sizes as ``pona demo``), trains the ``synth-market``
-preset for a fixed number of iterations, and copies the final generator and its
-training log into ``src/pona/assets/`` (``synth-market.safetensors``, ``synth-market.metrics.jsonl``).
-Resumable: run it again with the same --out to continue an interrupted run.
+renders ``pona demo``'s synthetic data for the scene (same seed and sizes), trains the scene's
+preset (``synth-studio`` or ``synth-market``) for a fixed number of iterations, and copies the
+final generator (the weight average, as the learning benchmark scores it) and its training log
+into ``src/pona/assets/`` (``synth-studio.safetensors`` / ``synth-market.safetensors``, each with
+its ``.metrics.jsonl``). Resumable: run it again with the same --out to continue an interrupted run
+(keep --out outside the work tree if it must outlive a session). ``--minutes`` stops it earlier,
+with a checkpoint.
 
-    python benchmarks/pretrain.py --from-run bench/learn/runs/pona
+    python benchmarks/pretrain.py --scene street --from-run bench/learn/runs/pona
 
-packages a run that is already trained on the same data instead (the learning benchmark's PoNA run
-is one: ``benchmarks/learn.py`` trains on ``pona demo``'s data).
+packages a run that is already trained on the same data instead.
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from pona.demo import PRETRAINED_METRICS, DemoOptions, make_data
-from pona.models.io import PRETRAINED_FILE as PRETRAINED
-from pona.models.io import load_generator, save_generator
+from pona.demo import PRETRAINED_BY_SCENE, SCENES, DemoOptions, make_data, training_preset
+from pona.models.io import PRETRAINED, load_generator, save_generator
 from pona.train.config import load_config
 from pona.train.trainer import Trainer
 
@@ -32,33 +34,41 @@ ASSETS = Path(__file__).resolve().parent.parent / "src" / "pona" / "assets"
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("runs/pretrained"))
-    p.add_argument("--iterations", type=int, default=6000)
+    p.add_argument("--scene", choices=list(SCENES), default="studio")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/pretrained-SCENE)")
+    p.add_argument("--iterations", type=int, default=6000, help="total iterations of the run")
+    p.add_argument("--minutes", type=float, help="stop this session after so many minutes (resume later)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from-run", type=Path, help="package this trained run directory instead of training")
     p.add_argument("overrides", nargs="*", help="extra section.key=value training overrides")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stem = PRETRAINED[PRETRAINED_BY_SCENE[args.scene]]
 
     run = args.from_run
     if run is None:
-        opts = DemoOptions(out=args.out, seed=args.seed)
+        out = args.out or Path(f"runs/pretrained-{args.scene}")
+        opts = DemoOptions(out=out, scene=args.scene, seed=args.seed)
         data = make_data(opts)
-        run = args.out / "run"
+        run = out / "run"
         resume = (run / "config.yaml").is_file()
-        config = load_config(opts.preset, [f"data.root={data}", f"run.seed={args.seed}",
-                                           f"optim.constant_iterations={args.iterations}", "optim.decay_iterations=0",
-                                           *args.overrides])
-        Trainer(config, run, resume=resume).train()
+        config = load_config(training_preset(opts), [
+            f"data.root={data.resolve()}", f"run.seed={args.seed}", "run.amp=auto", "run.channels_last=auto",
+            f"optim.constant_iterations={args.iterations}", "optim.decay_iterations=0", *args.overrides])
+        summary = Trainer(config, run, resume=resume).train(max_minutes=args.minutes)
+        if summary["stopped"] != "done":
+            print(f"stopped at iteration {summary['iteration']} ({summary['stopped']}): run the same command "
+                  f"again to continue; nothing packaged yet")
+            return
     iterations = max(json.loads(line).get("iteration", 0) for line in (run / "metrics.jsonl").read_text().splitlines())
 
     ASSETS.mkdir(parents=True, exist_ok=True)
     model = load_generator(run / "generator.safetensors")  # the last one, as the learning benchmark scores it
-    save_generator(model, ASSETS / PRETRAINED, metadata={"trained_on": "pona synthetic people (pona demo data, seed "
-                                                        f"{args.seed})", "iterations": iterations})
-    shutil.copyfile(run / "metrics.jsonl", ASSETS / PRETRAINED_METRICS)
-    size = (ASSETS / PRETRAINED).stat().st_size / 2**20
-    print(f"wrote {ASSETS / PRETRAINED} ({size:.1f} MB) and {ASSETS / PRETRAINED_METRICS}")
+    target = ASSETS / f"{stem}.safetensors"
+    save_generator(model, target, metadata={"trained_on": f"pona synthetic people ({args.scene} scene, pona demo "
+                                                          f"data, seed {args.seed})", "iterations": iterations})
+    shutil.copyfile(run / "metrics.jsonl", target.with_suffix(".metrics.jsonl"))
+    print(f"wrote {target} ({target.stat().st_size / 2**20:.1f} MB) and {target.with_suffix('.metrics.jsonl')}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pona.report import svg_line_chart
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(DemoOptions(out=out, minutes=1, preset="synth-tiny", train_ids=6, test_ids=3, poses=3,
+    return run_demo(DemoOptions(out=out, minutes=2, preset="synth-tiny", train_ids=6, test_ids=3, poses=3,
                                 eval_pairs=12, max_iterations=4))
 
 
@@ -22,6 +22,10 @@ def test_demo_trains_evaluates_and_writes_a_self_contained_report(tiny_demo):
     html = r.report.read_text()
     # the metric table compares the model with copying the condition image, same pairs
     assert "copy condition" in html and "mask-SSIM" in html
+    # what was compared, on how much, and how it ran
+    assert "12 held-out pairs" in html and "one seed, 0" in html
+    assert re.search(r"training in (fp32|bf16) \w+ \(.+\), inference in (fp32|bf16)", html)
+    assert "photo studio" in html  # the default scene
     for name in ("PoNA", "copy condition"):
         assert 0 <= r.metrics[name]["ssim"] <= 1 and r.metrics[name]["l1"] > 0
     assert r.metrics["copy condition"]["ssim"] != r.metrics["PoNA"]["ssim"]
@@ -35,11 +39,14 @@ def test_demo_trains_evaluates_and_writes_a_self_contained_report(tiny_demo):
     assert summary["data"]["evaluated_pairs"] == 12 and summary["iterations"] == 4
 
 
-def test_demo_examples_grid_has_one_row_per_example(tiny_demo):
+def test_demo_examples_grid_shows_ten_examples_in_two_columns(tiny_demo):
     from PIL import Image
 
     grid = Image.open(tiny_demo.report.parent / "figures" / "examples.png")
-    assert grid.size == (4 * 16, 8 * 32)  # condition | target pose | generated | ground truth, 8 rows
+    # each example: condition | target pose | generated | ground truth (4 x 16 px), 5 rows of
+    # 32 px; two columns with a 2 px gap
+    assert grid.size == (2 * 4 * 16 + 2, 5 * 32)
+    assert grid.getpixel((4 * 16, 0)) == (255, 255, 255)  # the gap
     gif = Image.open(tiny_demo.report.parent / "figures" / "animation.gif")
     total = 0
     for i in range(gif.n_frames):  # Pillow merges identical consecutive frames, adding their durations
@@ -63,7 +70,8 @@ def test_demo_cli_prints_the_report_and_the_serve_command(tmp_path, capsys):
           "--test-ids", "2", "--poses", "3", "--eval-pairs", "6", "optim.constant_iterations=3", "optim.decay_iterations=0"])
     out = capsys.readouterr().out
     assert "report:" in out and "report.html" in out and "pona serve --checkpoint" in out
-    assert "held-out SSIM" in out and "copying the condition image" in out
+    assert "held-out (6 pairs), PoNA vs copying the condition image: SSIM" in out
+    assert all(f"{m} " in out for m in ("mask-SSIM", "PSNR", "L1"))
 
 
 def test_spread_picks_evenly_and_keeps_short_lists():
@@ -79,18 +87,23 @@ def test_svg_chart_scales_points_into_the_plot_area():
     assert svg_line_chart({"a": ([], [])}, "t", "x") == ""
 
 
-def test_the_packaged_checkpoint_loads_by_name_and_beats_copying_on_its_own_held_out_people(tmp_path, capsys):
-    from pona.models.io import load_generator, pretrained_checkpoint
+@pytest.mark.parametrize("scene, name, size", [("studio", "pretrained", (64, 44)),
+                                               ("street", "pretrained-market", (128, 64))])
+def test_each_packaged_checkpoint_loads_by_name_and_beats_copying_on_its_own_held_out_people(
+        tmp_path, capsys, scene, name, size):
+    from pona.models.io import load_generator, resolve_checkpoint
 
-    path = pretrained_checkpoint()
-    assert path.stat().st_size < 15 * 2**20  # the limit for a packaged checkpoint
-    model = load_generator("pretrained")
-    assert tuple(model.config.image_size) == (128, 64)
-    assert (path.parent / "synth-market.metrics.jsonl").is_file()  # the demo report's training curves
+    path = resolve_checkpoint(name)
+    assert path.stat().st_size < 25 * 2**20  # the limit for a packaged checkpoint
+    model = load_generator(name)
+    assert tuple(model.config.image_size) == size
+    assert path.with_suffix(".metrics.jsonl").is_file()  # the demo report's training curves
     # the demo on it, without training: held-out people, scored against copying the condition image
-    r = run_demo(DemoOptions(out=tmp_path / "d", pretrained=True, eval_pairs=24))  # the demo's people (~10 s)
-    assert r.iterations is None and r.metrics["PoNA"]["mask_ssim"] > r.metrics["copy condition"]["mask_ssim"]
-    main(["info", "pretrained"])
+    r = run_demo(DemoOptions(out=tmp_path / "d", pretrained=True, scene=scene, eval_pairs=24))
+    pona, copy = r.metrics["PoNA"], r.metrics["copy condition"]
+    assert r.iterations is None
+    assert pona["ssim"] > copy["ssim"] and pona["psnr"] > copy["psnr"] and pona["l1"] < copy["l1"]
+    main(["info", name])
     assert json.loads(capsys.readouterr().out)["parameters"] == sum(p.numel() for p in model.parameters())
     code = 0
     try:
@@ -104,6 +117,18 @@ def test_a_missing_packaged_checkpoint_says_how_to_make_one(monkeypatch):
     from pona.errors import PonaError
     from pona.models import io
 
-    monkeypatch.setattr(io, "PRETRAINED_FILE", "no-such-checkpoint.safetensors")
+    monkeypatch.setitem(io.PRETRAINED, "pretrained", "no-such-checkpoint")
     with pytest.raises(PonaError, match="benchmarks/pretrain.py"):
         io.load_generator("pretrained")
+    with pytest.raises(PonaError, match="unknown packaged checkpoint 'pretrained-moon'"):
+        io.pretrained_checkpoint("pretrained-moon")
+
+
+def test_an_unknown_scene_is_one_clear_error(tmp_path, capsys):
+    from helpers import run_cli
+    from pona.errors import PonaError
+
+    with pytest.raises(PonaError, match="unknown scene 'moon'"):
+        run_demo(DemoOptions(out=tmp_path / "d", scene="moon"))
+    code, _, err = run_cli(capsys, "demo", "--out", str(tmp_path / "d"), "--scene", "moon")
+    assert code == 2 and "moon" in err and not (tmp_path / "d").exists()

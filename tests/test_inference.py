@@ -430,9 +430,42 @@ def test_cli_transfer_with_csv_poses_and_show_panel(ckpt, data, tmp_path, capsys
                          "--source-pose", f"{ann}:p0.png", "--pose", f"{ann}:p3.png",
                          "--out", tmp_path / "o.png", "--show", tmp_path / "panel.png", "--device", "cpu")
     assert code == 0, err
-    expected = PoNA.from_checkpoint(ckpt).transfer(Image.open(data / "test" / "p0.png"), pose_at(0), pose_at(3))
+    # the CLI's default precision is auto, the library's fp32
+    expected = PoNA.from_checkpoint(ckpt, precision="auto").transfer(Image.open(data / "test" / "p0.png"),
+                                                                     pose_at(0), pose_at(3))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), np.asarray(expected))
     assert Image.open(tmp_path / "panel.png").size == (4 * W, H)
+
+
+def test_cli_precision_flag_is_used_and_refused_in_one_line(ckpt, data, tmp_path, capsys, monkeypatch):
+    from pona import precision
+
+    ann = data / "synth-annotation-test.csv"
+    args = ("transfer", "--checkpoint", ckpt, "--image", data / "test" / "p0.png", "--source-pose", f"{ann}:p0.png",
+            "--pose", f"{ann}:p3.png", "--out", tmp_path / "o.png", "--device", "cpu")
+    code, _, err = run(capsys, *args, "--precision", "fp32")
+    assert code == 0, err
+    expected = PoNA.from_checkpoint(ckpt, precision="fp32").transfer(Image.open(data / "test" / "p0.png"),
+                                                                     pose_at(0), pose_at(3))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), np.asarray(expected))
+    code, _, err = run(capsys, *args, "--precision", "fp16")
+    assert code == 2 and "fp16 runs only on CUDA" in err and err.count("\n") == 1
+    monkeypatch.setattr(precision, "cpu_features", lambda: frozenset({"avx2"}))
+    code, _, err = run(capsys, *args, "--precision", "bf16")
+    assert code == 2 and "no AVX512-BF16 or AMX units" in err and err.count("\n") == 1
+    code, _, err = run(capsys, *args, "--precision", "fp8")
+    assert code == 2 and "'fp8' is not one of 'auto', 'fp32', 'bf16', 'fp16'" in err
+
+
+def test_generate_pairs_runs_in_the_models_precision(ckpt, data, tmp_path):
+    from pona.precision import Precision
+
+    bf16 = PoNA.from_checkpoint(ckpt, precision=Precision("bf16", torch.bfloat16, True, "test"))
+    generate_pairs(bf16, data, tmp_path / "bf16", pairs=[("p0.png", "p1.png")], workers=0, progress=False)
+    generate_pairs(PoNA.from_checkpoint(ckpt), data, tmp_path / "fp32", pairs=[("p0.png", "p1.png")],
+                   workers=0, progress=False)
+    a, b = (np.asarray(Image.open(tmp_path / d / "p0.png___p1.png.png"), dtype=int) for d in ("bf16", "fp32"))
+    assert not np.array_equal(a, b) and np.abs(a - b).max() <= 8  # bf16 ran, and stayed close
 
 
 def test_cli_transfer_with_poses_extracted_from_photos(ckpt, data, tmp_path, capsys, monkeypatch):
@@ -448,7 +481,7 @@ def test_cli_transfer_with_poses_extracted_from_photos(ckpt, data, tmp_path, cap
                          "--target-frame", "own")
     assert code == 0, err
     assert Image.open(tmp_path / "o.png").size == (50, 80)
-    model = PoNA.from_checkpoint(ckpt)
+    model = PoNA.from_checkpoint(ckpt, precision="auto")
     expected = model.transfer(photo, src, Pose(dst, (80, 50)), original_frame=True, target_frame="own")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), np.asarray(expected))
 

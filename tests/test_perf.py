@@ -132,10 +132,23 @@ def test_bench_runs_end_to_end_and_writes_the_table_as_json(tmp_path):
     assert "32x16" in text and "max|diff|" in text and "light preset" in text
 
 
+@pytest.mark.skipif(not __import__("pona.precision").precision.native_bf16("cpu"), reason="this CPU has no bf16 units")
+def test_bench_runs_ours_in_bf16_against_the_fp32_reference(tmp_path):
+    options = BenchOptions(sizes=((32, 16),), batches=(1,), repeats=1, threads=1, ngf=8, n_blocks=2,
+                           tasks=("inference", "train"), peak_size=256, precision="bf16")
+    result = run_benchmark(options)
+    assert result.options["precision"] == "bf16 channels_last"
+    for r in result.rows:
+        assert r.rate > 0 and r.ref_rate > 0 and r.note == "" and r.max_abs_diff > 1e-4, r  # bf16 really ran
+    # inference: the same image roughly (training differs more: channels_last dropout draws other masks)
+    assert result.rows[0].task == "inference" and result.rows[0].max_abs_diff < 0.5
+    assert "ours in bf16 channels_last" in result.to_text() and "peak: " in result.to_text()
+
+
 def test_bench_command_help_lists_its_options(capsys):
     code, out, _ = run_cli(capsys, "bench", "--help")
     assert code == 0
-    for option in ("--sizes", "--batches", "--repeats", "--threads", "--quick", "--out"):
+    for option in ("--sizes", "--batches", "--repeats", "--threads", "--precision", "--quick", "--out"):
         assert option in out
 
 

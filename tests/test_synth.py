@@ -46,6 +46,14 @@ def test_poses_of_one_person_differ():
     assert np.abs(a.image.astype(float) - b.image).mean() > 5
 
 
+def test_a_studio_person_keeps_one_backdrop_and_people_differ():
+    size = (64, 44)
+    corner = {(i, k): example(0, i, k, "fashion", size=size).image[0, 0] for i in (1, 2) for k in range(3)}
+    for i in (1, 2):  # the top-left corner is backdrop in every pose (poses differ: test above)
+        assert all(np.array_equal(corner[i, 0], corner[i, k]) for k in (1, 2))
+    assert not np.array_equal(corner[1, 0], corner[2, 0])
+
+
 @pytest.mark.parametrize("preset", ["market", "fashion"])
 def test_keypoints_land_on_the_drawn_body(preset):
     size = (128, 64) if preset == "market" else (256, 176)

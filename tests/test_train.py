@@ -238,9 +238,41 @@ def test_the_dataset_checks_run_before_training(data, tmp_path):
     assert "unknown_image" in str(e.value) and not (tmp_path / "run").exists()
 
 
-def test_gpu_only_switches_are_refused_on_cpu(data, tmp_path):
-    with pytest.raises(ConfigError, match="run.amp=bf16 needs a CUDA device"):
+def test_precisions_the_cpu_cannot_run_fast_are_refused_and_auto_falls_back_to_fp32(data, tmp_path, monkeypatch):
+    from pona import precision
+
+    with pytest.raises(ConfigError, match="^run.amp fp16: fp16 runs only on CUDA"):
+        Trainer(tiny(data, "run.amp=fp16", "run.device=cpu"), tmp_path / "run")
+    monkeypatch.setattr(precision, "cpu_features", lambda: frozenset({"avx2"}))
+    with pytest.raises(ConfigError, match="^run.amp bf16: this CPU has no AVX512-BF16 or AMX units") as e:
         Trainer(tiny(data, "run.amp=bf16", "run.device=cpu"), tmp_path / "run")
+    assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
+    t = Trainer(tiny(data, "run.amp=auto", "run.channels_last=auto"), tmp_path / "run")
+    assert (t.precision.name, t.precision.channels_last) == ("fp32", False)
+    assert not t.nets["generator"].image_encoder[1].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.skipif(not __import__("pona.precision").precision.native_bf16("cpu"), reason="this CPU has no bf16 units")
+def test_a_bf16_run_trains_logs_its_precision_and_saves_fp32_weights(data, tmp_path, caplog):
+    cfg = tiny(data, "run.amp=bf16", "run.channels_last=auto", "optim.constant_iterations=2", "optim.decay_iterations=0",
+               "optim.ema_half_life=2", "run.val_every=2", "run.log_every=1")
+    t = Trainer(cfg, tmp_path / "run")
+    with caplog.at_level("INFO", logger="pona.train.trainer"):
+        result = t.train()
+    assert "precision: bf16 channels_last (requested)" in caplog.text
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl", "train")
+    assert records[0]["precision"] == "bf16 channels_last" and "precision" not in records[1]
+    assert all(np.isfinite(r[k]) for r in records for k in LOSS_KEYS)
+    from safetensors import safe_open
+
+    for name in ("generator.safetensors", "generator-best.safetensors"):
+        with safe_open(str(tmp_path / "run" / name), "pt") as f:
+            assert {f.get_slice(k).get_dtype() for k in f.keys()} <= {"F32", "I64"}, name
+    state = torch.load(result["checkpoint"], weights_only=False)
+    floats = [v for m in (*state["models"].values(), state["ema"]) for v in m.values() if v.is_floating_point()]
+    floats += [v for o in state["optimizers"].values() for st in o["state"].values() for v in st.values()
+               if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float32 for v in floats)
 
 
 def test_paper_presets_without_vgg_weights_fail_before_training(data, tmp_path, monkeypatch):
@@ -376,3 +408,27 @@ def test_with_a_weight_average_the_run_exports_and_validates_the_average(data, t
     assert t.best["iteration"] == 6 and all(torch.equal(best[k], averaged[k]) for k in best)
 
 
+
+
+def test_before_gan_start_only_the_generator_learns_from_l1(data, tmp_path):
+    t = Trainer(tiny(data, "loss.gan_start=2", "run.val_every=0"), tmp_path / "run")
+    d_names = [k for k in weights(t) if not k.startswith("generator.")]
+    stream = t.batches(0)
+    start = weights(t)
+    for _ in range(2):
+        losses = t.train_step(next(stream))
+        t.iteration += 1
+        assert losses["g_gan"] == losses["d_appearance"] == losses["d_pose"] == 0.0
+        assert losses["g_total"] == pytest.approx(t.config.loss.lambda_l1 * losses["g_l1"], rel=1e-6)
+    warm = weights(t)
+    assert all(torch.equal(start[k], warm[k]) for k in d_names)  # discriminators untouched, not even run
+    assert any(not torch.equal(start[k], warm[k]) for k in warm if k.startswith("generator."))
+    losses = t.train_step(next(stream))  # iteration 2: the adversarial term is on
+    assert losses["g_gan"] > 0 and losses["d_appearance"] > 0 and losses["d_pose"] > 0
+    after = weights(t)
+    assert any(not torch.equal(warm[k], after[k]) for k in d_names)
+
+
+def test_gan_start_must_not_be_negative(data):
+    with pytest.raises(ConfigError, match="loss.gan_start"):
+        tiny(data, "loss.gan_start=-1")

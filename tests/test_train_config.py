@@ -51,6 +51,8 @@ def test_overrides_parse_nested_keys_with_the_fields_types():
     ("optim.ema_half_life=-1", "optim.ema_half_life must be >= 0"),
     ("optim.gate_lr_mult=0", "optim.gate_lr_mult must be > 0"),
     ("run.amp=fp8", "run.amp must be one of"),
+    ("run.channels_last=maybe", "run.channels_last must be true, false or auto, got 'maybe'"),
+    ("run.channels_last=2", "run.channels_last must be true, false or auto, got '2'"),
     ("model.image_size=big", "image_size"),
     ("ngf=16", "section.key"),
     ("model.ngf", "section.key=value"),
@@ -84,3 +86,15 @@ def test_resolved_config_round_trips_through_yaml(tmp_path):
 def test_lr_is_constant_then_decays_linearly_to_zero():
     assert [lr_factor(i, 3, 4) for i in range(8)] == [1, 1, 1, 1, 0.75, 0.5, 0.25, 0]
     assert lr_factor(10, 5, 0) == 1.0
+
+
+def test_precision_settings_accept_auto_and_keep_the_old_defaults():
+    cfg = load_config("synth-tiny")
+    assert (TrainConfig().run.amp, TrainConfig().run.channels_last) == ("none", False)
+    auto = cfg.override("run.amp=auto", "run.channels_last=auto").run
+    assert (auto.amp, auto.channels_last) == ("auto", "auto")
+    assert cfg.override("run.channels_last=true").run.channels_last is True
+    assert cfg.override("run.amp=fp32").run.amp == "fp32"  # the same as "none"
+    assert from_dict({"run": {"channels_last": "auto"}}).run.channels_last == "auto"
+    with pytest.raises(ConfigError, match="channels_last must be bool or str, got 2"):
+        from_dict({"run": {"channels_last": 2}})

@@ -79,6 +79,7 @@ def dataset_image(env, name):
 def test_health_describes_model_dataset_estimator_and_limits(client):
     h = client.get("/api/health").json()
     assert h["status"] == "ok" and h["device"] == "cpu"
+    assert h["precision"].startswith("fp32 ")  # create_app's default, as the library's; pona serve passes auto
     assert h["model"]["image_size"] == [64, 32] and h["model"]["n_blocks"] == 3 and h["model"]["attention"]
     assert h["model"]["parameters"] == sum(p.numel() for p in pona.Generator(pona.GeneratorConfig(ngf=8, image_size=SIZE)).parameters())
     assert h["dataset"] == {"name": "toy", "split": "test", "images": 4}
@@ -471,6 +472,11 @@ def test_serve_warns_loudly_when_not_bound_to_loopback(env, monkeypatch):
     app, kw = calls[-1]
     assert kw == {"host": "0.0.0.0", "port": 9000, "log_level": "info"}
     assert app.state.service.limits.max_bytes == 2 * 2**20
+    from pona.precision import resolve_precision
+
+    assert app.state.service.model.precision == resolve_precision("auto", "cpu")  # serve's default
+    CliRunner().invoke(cli, args + ["--precision", "fp32"])
+    assert calls[-1][0].state.service.model.precision.name == "fp32"
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """``pona demo``: the whole pipeline on synthetic people in about ten minutes on a 2-core CPU.
 
-1. render a synthetic Market-sized dataset (identity-disjoint train/test split);
+1. render a synthetic dataset (identity-disjoint train/test split): people in a photo studio (the
+   default; a plain backdrop shared by a person's images, as in DeepFashion) or in street scenes
+   seen by several cameras (as in Market-1501);
 2. train PoNA on it for the remaining time budget (or take the packaged pretrained checkpoint);
 3. generate held-out test pairs and evaluate them (legacy protocol) against copying the condition image;
 4. make the figures: held-out examples, an animation from a pose sequence, the attention of each
@@ -30,21 +32,25 @@ from .models.io import pretrained_checkpoint
 
 log = logging.getLogger(__name__)
 
-PRETRAINED_METRICS = "synth-market.metrics.jsonl"  # the packaged checkpoint's training log, beside it
 RESERVED_MINUTES = 1.0  # evaluation, figures and report, after training
+# scene -> (the synthetic renderer's preset, the training preset)
+SCENES = {"studio": ("fashion", "synth-studio"), "street": ("market", "synth-market")}
+PRETRAINED_BY_SCENE = {"studio": "pretrained-studio", "street": "pretrained-market"}
 
 
 @dataclass(frozen=True)
 class DemoOptions:
     out: Path = Path("demo")
     minutes: float = 10.0          # total wall-clock budget; training gets what the other steps leave
-    pretrained: bool = False       # use the packaged checkpoint instead of training
-    preset: str = "synth-market"   # training preset; its image size sets the synthetic data's size
+    pretrained: bool = False       # use the packaged checkpoint of the scene instead of training
+    scene: str = "studio"          # "studio" | "street" (see SCENES)
+    preset: str | None = None      # training preset (default: the scene's); its image size sets the data's
     train_ids: int = 200           # synthetic people for training
     test_ids: int = 20             # held-out people (never seen in training)
     poses: int = 8                 # images per person
     eval_pairs: int = 200          # held-out pairs generated and scored (evenly spread over the test pairs)
     seed: int = 0
+    precision: str = "auto"        # training and inference (pona.precision): bf16 where the CPU has the units
     overrides: tuple[str, ...] = ()  # extra `section.key=value` training overrides
     max_iterations: int | None = None  # an iteration cap on top of the time budget (tests)
 
@@ -57,6 +63,16 @@ class DemoResult:
     metrics: dict                  # {"PoNA": {...}, "copy condition": {...}}
     iterations: int | None
     timings: dict = field(default_factory=dict)
+    evaluated_pairs: int = 0
+
+
+def check_options(opts: DemoOptions) -> None:
+    if opts.scene not in SCENES:
+        raise PonaError(f"unknown scene {opts.scene!r}: choose one of {', '.join(SCENES)}")
+
+
+def training_preset(opts: DemoOptions) -> str:
+    return opts.preset or SCENES[opts.scene][1]
 
 
 def _preset_size(preset: str) -> tuple[int, int]:
@@ -70,28 +86,29 @@ def make_data(opts: DemoOptions) -> Path:
     from .data.synth import write_dataset
 
     root = opts.out / "data"
-    size = _preset_size(opts.preset)
+    size = _preset_size(training_preset(opts))
     stamp = root / "demo-data.json"
-    spec = {"train_ids": opts.train_ids, "test_ids": opts.test_ids, "poses": opts.poses, "seed": opts.seed,
-            "size": list(size)}
+    spec = {"scene": opts.scene, "train_ids": opts.train_ids, "test_ids": opts.test_ids, "poses": opts.poses,
+            "seed": opts.seed, "size": list(size)}
     if stamp.is_file() and json.loads(stamp.read_text()) == spec:
         return root
-    preset = "fashion" if size[0] >= 256 else "market"
-    write_dataset(root, preset, n_train_ids=opts.train_ids, n_test_ids=opts.test_ids, poses_per_id=opts.poses,
-                  seed=opts.seed, size=size, overwrite=True)
+    write_dataset(root, SCENES[opts.scene][0], n_train_ids=opts.train_ids, n_test_ids=opts.test_ids,
+                  poses_per_id=opts.poses, seed=opts.seed, size=size, overwrite=True)
     stamp.write_text(json.dumps(spec))
     return root
 
 
-def train(opts: DemoOptions, data: Path, minutes: float) -> tuple[Path, int]:
-    """Train the preset on ``data`` for ``minutes`` into ``out/run`` (restarted from scratch)."""
+def train(opts: DemoOptions, data: Path, minutes: float) -> tuple[Path, int, str]:
+    """Train the preset on ``data`` for ``minutes`` into ``out/run`` (restarted from scratch);
+    returns the run directory, the iterations done and the precision they ran in."""
     from .train.config import load_config
     from .train.trainer import Trainer
 
-    config = load_config(opts.preset, [f"data.root={data}", f"run.seed={opts.seed}", *opts.overrides])
+    config = load_config(training_preset(opts), [f"data.root={data}", f"run.seed={opts.seed}", f"run.amp={opts.precision}",
+                                                 "run.channels_last=auto", *opts.overrides])
     trainer = Trainer(config, opts.out / "run", overwrite=True)
     summary = trainer.train(max_iterations=opts.max_iterations, max_minutes=max(minutes, 0.05))
-    return opts.out / "run", summary["iteration"]
+    return opts.out / "run", summary["iteration"], str(trainer.precision)
 
 
 def spread(items: list, n: int) -> list:
@@ -115,28 +132,32 @@ def evaluate_against_copy(model, data: Path, pairs: list, out: Path) -> dict:
     return results
 
 
-def examples_grid(model, data: Path, pairs: list, rows: int = 8) -> Image.Image:
-    """Held-out examples, one per row: condition | target pose | generated | ground truth."""
+def examples_grid(model, data: Path, pairs: list, examples: int = 10, columns: int = 2) -> Image.Image:
+    """Held-out examples, ``columns`` side by side, each condition | target pose | generated |
+    ground truth, one person per example where possible (at the images' own resolution: the
+    report scales it up without smoothing)."""
     from .data.dataset import load_image, to_uint8
     from .inference.panels import hstack, pose_image
 
     split = find_split(data, "test")
     ann = read_annotations(split.annotations)
     chosen, seen = [], set()
-    for a, b in pairs:  # one pair per person where possible
+    for a, b in pairs:
         person = a.split("_")[0]
         if person not in seen:
             chosen.append((a, b))
             seen.add(person)
-    chosen = (chosen + [p for p in pairs if p not in chosen])[:rows]
+    chosen = (chosen + [p for p in pairs if p not in chosen])[:examples]
     images = [load_image(split.images / a) for a, _ in chosen]
     generated = [to_uint8(g) for g in model.generate(images, [ann[a] for a, _ in chosen], [ann[b] for _, b in chosen])]
     h, w = images[0].shape[:2]
     strips = [hstack([Image.fromarray(img), pose_image(ann[b], (h, w)), gen, Image.fromarray(load_image(split.images / b))])
               for img, gen, (a, b) in zip(images, generated, chosen)]
-    grid = Image.new("RGB", (strips[0].width, h * len(strips)), "white")
+    rows = -(-len(strips) // columns)
+    gap = max(w // 8, 2)  # white space between the columns of examples
+    grid = Image.new("RGB", (columns * strips[0].width + (columns - 1) * gap, rows * h), "white")
     for i, s in enumerate(strips):
-        grid.paste(s, (0, i * h))
+        grid.paste(s, ((i // rows) * (s.width + gap), (i % rows) * h))
     return grid
 
 
@@ -151,7 +172,7 @@ def animation(model, opts: DemoOptions, data: Path, path: Path, frames: int = 24
     name = sorted(ann)[0]
     h, w = model.image_size
     rng = np.random.default_rng([opts.seed, 7])
-    poses = sample_pose_sequence(rng, frames, "market" if h < 256 else "fashion", kind="walk")
+    poses = sample_pose_sequence(rng, frames, SCENES[opts.scene][0], kind="walk")
     targets = [pose_keypoints(p, (h, w)) for p in poses]
     images = model.animate(load_image(split.images / name), ann[name], targets)
     return write_animation(images, path, fps=8)
@@ -181,6 +202,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     """Run every step (see the module docstring) and return where the report is."""
     from .inference import PoNA, attention_figure
 
+    check_options(opts)
     t0 = time.monotonic()
     timings = {}
     out = opts.out
@@ -190,22 +212,23 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     data = make_data(opts)
     timings["data"] = time.monotonic() - t0
 
-    iterations = None
+    iterations, train_precision = None, None
     if opts.pretrained:
-        checkpoint = pretrained_checkpoint()
-        metrics_file = checkpoint.with_name(PRETRAINED_METRICS)
+        checkpoint = pretrained_checkpoint(PRETRAINED_BY_SCENE[opts.scene])
+        metrics_file = checkpoint.with_suffix(".metrics.jsonl")
         log.info("2/5 using the packaged pretrained checkpoint %s", checkpoint)
     else:
         minutes = opts.minutes - (time.monotonic() - t0) / 60 - RESERVED_MINUTES
-        log.info("2/5 training %s for %.1f minutes (progress bar below)", opts.preset, max(minutes, 0.05))
-        checkpoint, iterations = train(opts, data, minutes)
+        log.info("2/5 training %s for %.1f minutes (progress bar below)", training_preset(opts), max(minutes, 0.05))
+        checkpoint, iterations, train_precision = train(opts, data, minutes)
         metrics_file = checkpoint / "metrics.jsonl"
     timings["train"] = time.monotonic() - t0 - sum(timings.values())
 
     log.info("3/5 generating and evaluating held-out pairs")
-    model = PoNA.from_checkpoint(checkpoint)
-    if tuple(model.image_size) != _preset_size(opts.preset):
-        raise PonaError(f"{checkpoint}: model size {model.image_size} differs from the demo data's {_preset_size(opts.preset)}")
+    model = PoNA.from_checkpoint(checkpoint, precision=opts.precision)
+    size = _preset_size(training_preset(opts))
+    if tuple(model.image_size) != size:
+        raise PonaError(f"{checkpoint}: model size {model.image_size} differs from the demo data's {size}")
     pairs = spread(read_pairs(find_split(data, "test").pairs), opts.eval_pairs)
     results = evaluate_against_copy(model, data, pairs, out)
     timings["evaluate"] = time.monotonic() - t0 - sum(timings.values())
@@ -234,6 +257,8 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         "data": {"train_ids": opts.train_ids, "test_ids": opts.test_ids, "poses": opts.poses,
                  "evaluated_pairs": len(pairs)},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "precision": {"training": train_precision, "inference": str(model.precision)},
+        "scene": opts.scene, "seed": opts.seed,
     }
     report = write_demo_report(out / "report.html", summary, results, {
         "examples": figures / "examples.png", "animation": anim, "attention": figures / "attention.png",
@@ -241,4 +266,4 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     metrics = {name: {m.key: m.value for m in r.metrics} for name, r in results.items()}
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps({**summary, "metrics": metrics}, indent=2))
-    return DemoResult(report, checkpoint, data, metrics, iterations, timings)
+    return DemoResult(report, checkpoint, data, metrics, iterations, timings, len(pairs))

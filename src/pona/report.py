@@ -12,7 +12,7 @@ from .fileio import atomic_path
 
 PALETTE = ("#1f6feb", "#d1495b", "#2a9d8f", "#e9c46a")
 STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #1c1c1c; padding: 0 1em; }
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #1c1c1c; padding: 0 1em; }
 h1 { margin-bottom: 0; } .sub { color: #555; margin-top: .2em; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border-bottom: 1px solid #ddd; padding: .35em .8em; text-align: right; }
 th:first-child, td:first-child { text-align: left; } .better { font-weight: 600; color: #11753a; }
@@ -95,30 +95,39 @@ def write_demo_report(path: str | os.PathLike, summary: dict, results: dict, fig
     path = Path(path)
     cfg = summary["config"]
     trained = ("the packaged pretrained checkpoint" if summary["pretrained"]
-               else f"{summary['iterations']} iterations ({summary['timings_s'].get('train', 0) / 60:.1f} min)")
+               else f"{summary['iterations']} iterations ({summary['timings_s'].get('train', 0) / 60:.1f} min, "
+                    f"seed {summary['seed']})")
+    precision = summary["precision"]
+    ran = (f"training in {precision['training']}, " if precision.get("training") else "") + f"inference in {precision['inference']}"
     data = summary["data"]
+    scene = {"studio": "in a photo studio (one plain backdrop per person, as in DeepFashion)",
+             "street": "in street scenes seen by 6 cameras (as in Market-1501)"}.get(summary["scene"], summary["scene"])
     evaluated = next(iter(results.values()))
     serve = f"pona serve --checkpoint {summary['checkpoint']} --data {Path(path).parent / 'data'}"
+    h, w = cfg["image_size"]
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>pona demo report</title><style>{STYLE}</style></head><body>
 <h1>pona demo</h1>
 <p class="sub">PoNA (Pose-guided Non-local Attention, Li, Zhang et al., IEEE TIP 2020) trained on synthetic people, on this machine.</p>
-<p>Model: {cfg['n_blocks']} PoNA blocks, ngf {cfg['ngf']}, {cfg['norm']} norm, {cfg['image_size'][0]}x{cfg['image_size'][1]},
-{summary['parameters']:,} parameters; trained: {trained}.
-Data: {data['train_ids']} synthetic people for training, {data['test_ids']} held-out people (never seen in training),
-{data['poses']} images each; {evaluated.evaluated} held-out pairs evaluated.
+<p>Model: {cfg['n_blocks']} PoNA blocks, ngf {cfg['ngf']}, {cfg['norm']} norm, {h}x{w},
+{summary['parameters']:,} parameters; trained: {trained}; {html.escape(ran)}.
+Data: synthetic people {scene}: {data['train_ids']} for training, {data['test_ids']} held out (never seen in training),
+{data['poses']} images each.
 Time: {', '.join(f'{k} {v:.0f} s' for k, v in summary['timings_s'].items())}.</p>
 
 <h2>Held-out metrics</h2>
-<p>Legacy protocol of the paper's Table I (see the README's Evaluation section), against copying the condition image,
+<p>{evaluated.evaluated} held-out pairs of the {data['test_ids']} held-out people, one trained model
+({"the packaged checkpoint" if summary["pretrained"] else f"one seed, {summary['seed']}"}; the README gives the spread over seeds).
+Legacy protocol of the paper's Table I (see the README's Evaluation section), against copying the condition image,
 the answer that keeps the appearance and ignores the pose. Metrics that need pretrained networks are skipped: nothing is downloaded.</p>
 {metrics_table(results)}
 
 <h2>Held-out examples</h2>
-<figure><img class="fig" src="{data_uri(figures['examples'])}" style="width:{4 * 2 * cfg['image_size'][1]}px">
-<figcaption>Each row: condition image | target pose | generated | ground truth, for people the model never saw.</figcaption></figure>
+<figure><img class="fig" src="{data_uri(figures['examples'])}" style="width:100%">
+<figcaption>Each example: condition image | target pose | <b>generated</b> | ground truth, for people the model never saw
+({h}x{w} pixels, enlarged without smoothing).</figcaption></figure>
 
 <h2>Animation</h2>
-<figure><img class="fig" src="{data_uri(figures['animation'])}" style="height:{2 * cfg['image_size'][0]}px">
+<figure><img class="fig" src="{data_uri(figures['animation'])}" style="height:{max(2 * h, 384)}px">
 <figcaption>A held-out person driven by a synthetic walk cycle: skeleton | generated frame.</figcaption></figure>
 
 <h2>Where each block looks</h2>

@@ -26,9 +26,12 @@ def _ints(ctx, param, value):
               help="Torch threads in every measurement; 0 = torch's default (OMP_NUM_THREADS or all cores).")
 @click.option("--tasks", default="inference,train,data", show_default=True, help="Comma-separated: inference, train, data.")
 @click.option("--recompute", is_flag=True, help="Also train with run.recompute_blocks (rows train+recompute).")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
+              help="Precision of our rows: fp32 (NCHW, like the reference), or auto/bf16 as pona.precision "
+                   "resolves them (bf16 autocast + channels_last where the CPU has bf16 units).")
 @click.option("--quick", is_flag=True, help="A smoke run: 128x64, batch 1, one timed run, small peak product.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Also write the table as JSON.")
-def bench(sizes, batches, repeats, threads, tasks, recompute, quick, out):
+def bench(sizes, batches, repeats, threads, tasks, recompute, precision, quick, out):
     """Inference, training and data-loading speed and memory, beside the released-way reference.
 
     Each measurement runs in a fresh process; see the README's Performance section for the columns.
@@ -47,7 +50,7 @@ def bench(sizes, batches, repeats, threads, tasks, recompute, quick, out):
         sizes=sizes or (((128, 64),) if quick else BenchOptions.sizes),
         batches=batches or ((1,) if quick else BenchOptions.batches),
         repeats=repeats or (1 if quick else BenchOptions.repeats),
-        threads=threads, tasks=names, recompute_blocks=recompute,
+        threads=threads, tasks=names, recompute_blocks=recompute, precision=precision,
         peak_size=2048 if quick else BenchOptions.peak_size, data_batches=5 if quick else BenchOptions.data_batches)
     result = run_benchmark(options, progress=lambda row: click.echo(
         f"  {row.size} batch {row.batch} {row.task}: done", err=True))

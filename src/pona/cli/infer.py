@@ -20,18 +20,26 @@ def pick_device(device: str) -> str:
     return device
 
 
+PRECISION_HELP = ("Arithmetic of the generator: auto = bf16 (autocast, channels_last) where the device has native "
+                  "bf16 (CUDA, or a CPU with AVX512-BF16 or AMX), else fp32. bf16 is refused on CPUs without those "
+                  "units; fp16 runs on CUDA only. Weights and outputs stay fp32.")
+precision_option = click.option("--precision", default="auto", show_default=True,
+                                type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help=PRECISION_HELP)
+
+
 def model_options(f):
-    """--checkpoint, --device, --quantize-maps, shared by every command that runs the generator."""
+    """--checkpoint, --device, --precision, --quantize-maps, shared by every command that runs the generator."""
     @click.option("--checkpoint", required=True, type=str,
-                  help="Generator .safetensors, or a training run directory; 'pretrained': the one packaged with pona.")
+                  help="Generator .safetensors, or a training run directory; 'pretrained' (studio, 64x44) or 'pretrained-market' (street, 128x64): the ones packaged with pona.")
     @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, ... (auto: cuda if available).")
+    @precision_option
     @click.option("--quantize-maps", is_flag=True,
                   help="Heat maps as the field's uint8 DeepFashion files (for the authors' released model).")
     @functools.wraps(f)
-    def wrapper(checkpoint, device, quantize_maps, **kwargs):
+    def wrapper(checkpoint, device, precision, quantize_maps, **kwargs):
         from ..inference import PoNA
 
-        model = PoNA.from_checkpoint(checkpoint, pick_device(device), quantize=quantize_maps)
+        model = PoNA.from_checkpoint(checkpoint, pick_device(device), quantize=quantize_maps, precision=precision)
         return f(model=model, **kwargs)
     return wrapper
 
@@ -192,7 +200,7 @@ def visualize_attention(model, image, pose, source_pose, point, auto, scale, out
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=str, help="Generator .safetensors, or a run directory; 'pretrained': the one packaged with pona.")
+@click.option("--checkpoint", required=True, type=str, help="Generator .safetensors, or a run directory; 'pretrained' (studio, 64x44) or 'pretrained-market' (street, 128x64): the ones packaged with pona.")
 @click.option("--format", "fmt", default="onnx", show_default=True, type=click.Choice(["onnx"]))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="model.onnx")
 @click.option("--opset", default=17, show_default=True, type=click.IntRange(9, 23))

@@ -19,7 +19,7 @@ def reid():
               help="PATN-layout Market dataset: train/ and <name>-annotation-train.csv, Market-1501 names.")
 @click.option("--portion", required=True, type=click.FloatRange(0, 1, min_open=True),
               help="Portion p of each identity's images to keep (at least one per identity).")
-@click.option("--checkpoint", required=True, type=str, help="PoNA generator (.safetensors or run dir); 'pretrained': the one packaged with pona.")
+@click.option("--checkpoint", required=True, type=str, help="PoNA generator (.safetensors or run dir); 'pretrained-market': the street (Market-like) model packaged with pona.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="New output directory.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1, 1024))

@@ -7,6 +7,7 @@ import ipaddress
 import click
 
 from . import cli
+from .infer import precision_option
 from ..errors import MissingExtraError
 
 
@@ -21,16 +22,18 @@ def is_loopback(host: str) -> bool:
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=str, help="Generator checkpoint (file or run directory); 'pretrained': the one packaged with pona.")
+@click.option("--checkpoint", required=True, type=str, help="Generator checkpoint (file or run directory); 'pretrained' (studio, 64x44) or 'pretrained-market' (street, 128x64): the ones packaged with pona.")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="PATN-layout dataset to pick people and poses from.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]), help="Which split of --data to offer.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the app to your network.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--device", default="cpu", show_default=True, help="Where the model runs: cpu, cuda, cuda:1, ...")
+@precision_option
 @click.option("--no-pose-estimator", is_flag=True, help="Do not load MediaPipe even if the pose extra is installed.")
 @click.option("--max-upload-mb", default=16.0, show_default=True, type=click.FloatRange(0.01, 1024), help="Largest accepted upload.")
 @click.option("--max-upload-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.01, 1000), help="Largest accepted image.")
-def serve(checkpoint, data_dir, split, host, port, device, no_pose_estimator, max_upload_mb, max_upload_megapixels):
+def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_estimator, max_upload_mb,
+          max_upload_megapixels):
     """Start the web app: pick or upload a person, set a pose, generate, see the attention.
 
     Example: pona serve --checkpoint runs/synth --data data/synth  (then open http://127.0.0.1:8000)
@@ -49,7 +52,7 @@ def serve(checkpoint, data_dir, split, host, port, device, no_pose_estimator, ma
                     fg="red", bold=True, err=True)
     limits = UploadLimits(max_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_upload_megapixels * 1e6))
     app = create_app(checkpoint, data_dir, estimator=None if no_pose_estimator else "auto", device=device,
-                     limits=limits, split=split)
+                     limits=limits, split=split, precision=precision)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"pona web app on http://{shown}:{port}  (API docs: /docs, /openapi.json; Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -78,7 +78,7 @@ def generate_pairs(model, data: str | os.PathLike, out: str | os.PathLike, split
     """Generate the target image of every pair of ``split`` (or of ``pairs``) into ``out``.
 
     Args:
-        model: a :class:`pona.inference.PoNA` (its device, sigma and quantize are used).
+        model: a :class:`pona.inference.PoNA` (its device, precision, sigma and quantize are used).
         data: PATN-layout dataset directory; images must be the model's size.
         pairs: a pairs CSV or a list of (from, to) names (default: the split's pairs file).
         legacy_strips: also write ``legacy_strips/<from>___<to>_vis.jpg`` 5-panel strips.
@@ -114,9 +114,7 @@ def generate_pairs(model, data: str | os.PathLike, out: str | os.PathLike, split
     written = 0
     with tqdm(total=len(todo), unit="pair", desc="generate", disable=not progress) as bar:
         for batch in loader:
-            with torch.inference_mode():
-                fake = model.generator(batch["source_image"].to(model.device), batch["source_maps"].to(model.device),
-                                       batch["target_maps"].to(model.device))
+            fake = model.run(batch["source_image"], batch["source_maps"], batch["target_maps"])
             for i, (src, dst) in enumerate(zip(batch["source_name"], batch["target_name"])):
                 generated = Image.fromarray(to_uint8(fake[i]))
                 _save(generated, out / output_name(src, dst), format="PNG")

@@ -13,6 +13,7 @@ overrides the rule (:meth:`PoNA.fit_poses`).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -25,8 +26,11 @@ from ..data.posefile import Pose
 from ..errors import DataError, PonaError
 from ..models.io import load_generator
 from ..pose import NUM_JOINTS, heatmaps
+from ..precision import Precision, autocast, resolve_precision, to_layout
 from .panels import animation_frame, as_image, transfer_panel
 from .poses import Estimator, LazyEstimator
+
+log = logging.getLogger(__name__)
 
 TARGET_FRAMES = ("auto", "condition", "own")
 
@@ -102,18 +106,25 @@ class PoNA:
             authors' released DeepFashion model, trained on uint8 maps.
         estimator: pose estimator used when a condition pose is not given (default: MediaPipe
             from the ``pose`` extra, created on first use).
+        precision: "fp32" (default: outputs as before) | "auto" (bf16 where the device has
+            native bf16, see :mod:`pona.precision`) | "bf16" | "fp16" (CUDA), or a resolved
+            :class:`~pona.precision.Precision`. The weights stay fp32; outputs are fp32 (uint8
+            images) in every precision.
     """
 
     def __init__(self, generator: torch.nn.Module, device: str | torch.device = "cpu",
-                 sigma: float = 6.0, quantize: bool = False, estimator: Estimator | None = None):
+                 sigma: float = 6.0, quantize: bool = False, estimator: Estimator | None = None,
+                 precision: str | Precision = "fp32"):
         self.device = torch.device(device)
-        self.generator = generator.to(self.device).eval()
+        self.precision = precision if isinstance(precision, Precision) else resolve_precision(precision, self.device)
+        self.generator = to_layout(generator.to(self.device), self.precision).eval()
+        log.info("generator on %s, precision %s", self.device, self.precision)
         self.sigma, self.quantize = sigma, quantize
         self.estimator = estimator or LazyEstimator()
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> "PoNA":
-        """From a ``.safetensors`` checkpoint or a training run directory."""
+        """From a ``.safetensors`` checkpoint or a training run directory (kwargs: see the class)."""
         return cls(load_generator(path), device, **kwargs)
 
     @property
@@ -146,7 +157,20 @@ class PoNA:
         x = x.expand(B, -1, -1, -1)
         s = self.maps(np.broadcast_to(src, (B, NUM_JOINTS, 2)))
         d = self.maps(np.broadcast_to(dst, (B, NUM_JOINTS, 2)))
-        return self.generator(x.to(self.device), s, d, return_attention=return_attention)
+        return self.run(x, s, d, return_attention=return_attention)
+
+    @torch.inference_mode()
+    def run(self, images: torch.Tensor, src_maps: torch.Tensor, dst_maps: torch.Tensor,
+            return_attention: bool = False):
+        """The generator on ready tensors, in this model's precision: (B, 3, H, W) images in
+        [-1, 1], (B, 18, H, W) heat maps (any device) -> (B, 3, H, W) fp32 (and fp32 attention maps)."""
+        inputs = [to_layout(t.to(self.device), self.precision) for t in (images, src_maps, dst_maps)]
+        with autocast(self.precision, self.device):
+            result = self.generator(*inputs, return_attention=return_attention)
+        if not return_attention:
+            return result.float()
+        out, maps = result
+        return out.float(), [[None if m is None else m.float() for m in block] for block in maps]
 
     # -- any frame -----------------------------------------------------------------------------
 

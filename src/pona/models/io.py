@@ -55,26 +55,30 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return meta
 
 
-PRETRAINED = "pretrained"  # the name that selects the checkpoint packaged with pona
-PRETRAINED_FILE = "synth-market.safetensors"  # in pona/assets, made by benchmarks/pretrain.py
+# The checkpoints packaged with pona (pona/assets, made by benchmarks/pretrain.py), by the name that
+# selects them wherever a checkpoint is taken; "pretrained" is the studio model, the demo's default.
+PRETRAINED = {"pretrained": "synth-studio", "pretrained-studio": "synth-studio", "pretrained-market": "synth-market"}
 
 
-def pretrained_checkpoint() -> Path:
-    """The packaged generator trained on synthetic Market-sized people (see the README's Demo)."""
+def pretrained_checkpoint(name: str = "pretrained") -> Path:
+    """A packaged generator trained on pona's synthetic people (see the README's Demo); its
+    training log is beside it (``<stem>.metrics.jsonl``)."""
     from importlib import resources
 
-    path = Path(str(resources.files("pona").joinpath("assets", PRETRAINED_FILE)))
+    if name not in PRETRAINED:
+        raise CheckpointError(f"unknown packaged checkpoint {name!r}: choose one of {', '.join(PRETRAINED)}")
+    path = Path(str(resources.files("pona").joinpath("assets", PRETRAINED[name] + ".safetensors")))
     if not path.is_file():
-        raise CheckpointError(f"this pona build ships no pretrained checkpoint ({path}); train one "
+        raise CheckpointError(f"this pona build ships no {name} checkpoint ({path}); train one "
                               "(`pona demo`) or make it with `python benchmarks/pretrain.py`")
     return path
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file, a training run directory holding ``generator.safetensors``, or
-    ``"pretrained"`` for the checkpoint packaged with pona."""
-    if str(path) == PRETRAINED and not Path(path).exists():
-        return pretrained_checkpoint()
+    """A checkpoint file, a training run directory holding ``generator.safetensors``, or one of
+    the names of ``PRETRAINED`` for a checkpoint packaged with pona."""
+    if str(path) in PRETRAINED and not Path(path).exists():
+        return pretrained_checkpoint(str(path))
     path = Path(path)
     if path.is_dir():
         path = path / RUN_DIR_FILE

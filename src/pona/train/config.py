@@ -32,7 +32,8 @@ class ConfigError(PonaError):
     """A training config, preset or override is invalid; the message names the key and the fix."""
 
 
-AMP_MODES = ("none", "bf16", "fp16")
+# run.amp: "none" (= "fp32") | "bf16" | "fp16" autocast | "auto" (bf16 where native, see pona.precision)
+AMP_MODES = ("auto", "none", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class LossSection:
     lambda_gan: float = 5.0
     lambda_l1: float = 1.0
     lambda_perceptual: float = 1.0   # 0 = no perceptual term, no VGG-19 weights needed
+    # Iterations of L1 (+ perceptual) only before the adversarial term starts: the discriminators
+    # are neither run nor trained until then (0 = the paper: GAN from the first iteration).
+    gan_start: int = 0
     vgg_weights: str | None = None   # path to torchvision's vgg19-dcbb9e9d.pth
     vgg_weights_dir: str | None = None  # or a directory holding it (else: torch hub cache, download)
     vgg_download: bool = True        # try torchvision's URL when the file is nowhere local
@@ -66,6 +70,8 @@ class LossSection:
             raise ConfigError(f"loss.gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
         if min(self.lambda_gan, self.lambda_l1, self.lambda_perceptual) < 0:
             raise ConfigError("loss.lambda_* must be >= 0")
+        if self.gan_start < 0:
+            raise ConfigError(f"loss.gan_start must be >= 0, got {self.gan_start}")
 
 
 @dataclass(frozen=True)
@@ -132,8 +138,8 @@ class RunSection:
     checkpoint_every: int = 1000     # training state + generator.safetensors (and at the end)
     keep_last: int = 3               # training-state files kept (plus the best one)
     max_bad_steps: int = 5           # consecutive non-finite iterations before the run stops
-    amp: str = "none"                # "bf16" | "fp16" autocast on CUDA
-    channels_last: bool = False
+    amp: str = "none"                # autocast: "none" (fp32) | "bf16" | "fp16" (CUDA) | "auto" (pona.precision)
+    channels_last: bool | str = False  # true | false | "auto" (the device's best layout for run.amp)
     compile: bool = False            # torch.compile the three networks
     recompute_blocks: bool = False   # PoNA blocks rerun in the backward pass: less memory, ~1/4 more time
     sync_batchnorm: bool = False     # SyncBatchNorm across processes (CUDA, batch norm only)
@@ -143,6 +149,8 @@ class RunSection:
     def __post_init__(self):
         if self.amp not in AMP_MODES:
             raise ConfigError(f"run.amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.channels_last not in (True, False, "auto"):
+            raise ConfigError(f"run.channels_last must be true, false or auto, got {self.channels_last!r}")
         for name in ("log_every", "checkpoint_every", "keep_last", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"run.{name} must be >= 1, got {getattr(self, name)}")
@@ -192,11 +200,20 @@ def _unknown(key: str, valid, where: str) -> ConfigError:
 def _coerce(value, tp, key: str, where: str, from_text: bool):
     """Check ``value`` against the annotation ``tp``; from_text: value is the raw override string."""
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):  # "X | None"
+    if origin in (typing.Union, types.UnionType):  # "X | None", or "bool | str" (true, false or a word)
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None or (from_text and str(value).strip().lower() in ("null", "none", "~", "")):
+        if len(args) < len(typing.get_args(tp)) and (
+                value is None or (from_text and str(value).strip().lower() in ("null", "none", "~", ""))):
             return None
-        return _coerce(value, args[0], key, where, from_text)
+        if len(args) == 1:
+            return _coerce(value, args[0], key, where, from_text)
+        for a in args:
+            try:
+                return _coerce(value, a, key, where, from_text)
+            except ConfigError:
+                pass
+        names = " or ".join(getattr(a, "__name__", str(a)) for a in args)
+        raise ConfigError(f"{where}: {key} must be {names}, got {value!r}")
     if from_text and tp is not str:
         text = value
         value = yaml.safe_load(text)

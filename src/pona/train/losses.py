@@ -47,21 +47,26 @@ class PerceptualLoss(nn.Module):
     def forward(self, fake: Tensor, target: Tensor) -> Tensor:
         with torch.no_grad():
             target_features = self.vgg(target)
-        return F.l1_loss(self.vgg(fake), target_features)
+        # under bf16/fp16 autocast the features are low precision; the loss itself stays fp32
+        return F.l1_loss(self.vgg(fake).float(), target_features.float())
 
 
 def generator_loss(
-    fake: Tensor, target: Tensor, logits_appearance: Tensor, logits_pose: Tensor,
+    fake: Tensor, target: Tensor, logits_appearance: Tensor | None, logits_pose: Tensor | None,
     gan: GANLoss, perceptual: PerceptualLoss | None, lambdas: tuple[float, float, float],
 ) -> dict[str, Tensor]:
     """Eq. (8): ``L = l1 * L_CGAN + l2 * L_L1 + l3 * L_percep`` for the generator step.
 
     L_CGAN for G is the mean of the two discriminators' "real" losses on the fake (as released).
-    ``perceptual=None`` drops the perceptual term (L_percep = 0; no VGG-19 needed).
+    ``perceptual=None`` drops the perceptual term (L_percep = 0; no VGG-19 needed); logits of
+    ``None`` drop the adversarial term (L_CGAN = 0: the warm-up before ``loss.gan_start``).
     Returns every term and ``total``.
     """
     l1, l2, l3 = lambdas
-    cgan = 0.5 * (gan(logits_appearance, True) + gan(logits_pose, True))
+    if logits_appearance is None or logits_pose is None:
+        cgan = fake.new_zeros((), dtype=torch.float32)
+    else:
+        cgan = 0.5 * (gan(logits_appearance, True) + gan(logits_pose, True))
     rec = F.l1_loss(fake, target)  # eq. (10)
     perc = perceptual(fake, target) if perceptual is not None else fake.new_zeros(())
     return {"g_gan": cgan, "g_l1": rec, "g_perc": perc, "g_total": l1 * cgan + l2 * rec + l3 * perc}

@@ -4,8 +4,9 @@ functions ``pona evaluate`` uses.
 
 metrics.jsonl: one JSON object per line, ``{"kind": "train" | "val", "iteration": int, ...}``;
 train lines hold the losses averaged over the last ``run.log_every`` iterations (and over
-processes), ``lr``, ``epoch``, ``it_per_s`` and ``elapsed_s``; val lines hold ``ssim``, ``psnr``,
-``l1`` and ``pairs``.
+processes), ``lr``, ``epoch``, ``it_per_s`` and ``elapsed_s``; the first train line of each start
+or resume also holds ``precision`` ("bf16 channels_last", "fp32 NCHW", ...; see pona.precision);
+val lines hold ``ssim``, ``psnr``, ``l1`` and ``pairs``.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,7 @@ from ..models import build_generator
 from ..models.config import DiscriminatorConfig
 from ..models.discriminator import Discriminator
 from ..models.io import load_strict, save_generator
+from ..precision import Precision, autocast, resolve_precision, to_layout
 from . import checkpoint, distributed
 from .config import ConfigError, TrainConfig
 from .losses import GANLoss, PerceptualLoss, discriminator_loss, generator_loss
@@ -217,6 +219,7 @@ class Trainer:
         self.device = env.device
         prepare_run_dir(self.run_dir, resume, overwrite)
         self._check_options()
+        self.precision = self._resolve_precision()
 
         # 1. the perceptual loss first: without VGG-19 weights the paper presets stop here
         self.perceptual = None
@@ -247,9 +250,8 @@ class Trainer:
             self.nets["generator"].recompute_blocks = True
         if cfg.run.sync_batchnorm and env.distributed:
             self.nets = {k: distributed.sync_batchnorm(m) for k, m in self.nets.items()}
-        memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
         for m in self.nets.values():
-            m.to(self.device, memory_format=memory_format).train()
+            to_layout(m.to(self.device), self.precision).train()  # weights stay fp32 in any precision
         o = cfg.optim
         self.optimizers = {k: torch.optim.Adam(param_groups(m, o.lr, o.gate_lr_mult if k == "generator" else 1.0),
                                                lr=o.lr, betas=(o.beta1, o.beta2))
@@ -263,7 +265,7 @@ class Trainer:
         self.wrapped = {k: distributed.wrap(m, env) for k, m in self.forward.items()}
         # the averaged generator (optim.ema_half_life), never trained directly
         self.ema = copy.deepcopy(self.nets["generator"]).requires_grad_(False) if o.ema_half_life > 0 else None
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.run.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.name == "fp16")
         self.pools = {k: ImagePool(o.pool_size, derived_seed(cfg.run.seed, env.rank, i))
                       for i, k in enumerate(("appearance_d", "pose_d"))}
 
@@ -296,14 +298,22 @@ class Trainer:
         cfg, dev = self.config, self.device
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"run.device={cfg.run.device}: CUDA is not available here (use run.device=cpu or auto)")
-        if cfg.run.amp != "none" and dev.type != "cuda":
-            raise ConfigError(f"run.amp={cfg.run.amp} needs a CUDA device (this run is on {dev})")
         if cfg.run.sync_batchnorm and self.env.distributed and dev.type != "cuda":
             raise ConfigError("run.sync_batchnorm needs CUDA (SyncBatchNorm has no CPU kernel)")
         if cfg.run.recompute_blocks and cfg.model.arch != "pona":
             raise ConfigError(f"run.recompute_blocks applies to the PoNA generator, not model.arch={cfg.model.arch}")
         if cfg.data.root is None:
             raise ConfigError("no dataset: set data.root (`pona train --data DIR`)")
+
+    def _resolve_precision(self) -> Precision:
+        """run.amp and run.channels_last on this device (pona.precision: bf16 only where native)."""
+        run = self.config.run
+        amp = "fp32" if run.amp == "none" else run.amp
+        layout = None if run.channels_last == "auto" else run.channels_last
+        try:
+            return resolve_precision(amp, self.device, channels_last=layout, setting="run.amp")
+        except PonaError as e:
+            raise ConfigError(str(e)) from None
 
     def _datasets(self) -> tuple[PairDataset, PairDataset | None]:
         cfg = self.config
@@ -330,13 +340,10 @@ class Trainer:
     # -- one iteration --------------------------------------------------------------------------------
 
     def _autocast(self):
-        amp = self.config.run.amp
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        return autocast(self.precision, self.device)
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.config.run.channels_last else x
+        return to_layout(x.to(self.device, non_blocking=True), self.precision)
 
     def _set_d_grad(self, flag: bool) -> None:
         for k in ("appearance_d", "pose_d"):
@@ -360,12 +367,14 @@ class Trainer:
         saved = {k: [b.detach().clone() for b in m.buffers()] for k, m in self.nets.items()}
 
         # 1. generator step, discriminators frozen: eq. (8) with L_CGAN on (I_g, I_c) and (I_g, P_t)
+        # (before loss.gan_start: no L_CGAN, and the discriminators are not run at all)
+        adversarial = self.iteration >= cfg.loss.gan_start
         self._set_d_grad(False)
         with self._autocast():
             I_g = self.wrapped["generator"](I_c, P_c, P_t)
-            logits_a = self.forward["appearance_d"](torch.cat([I_g, I_c], 1))
-            logits_p = self.forward["pose_d"](torch.cat([I_g, P_t], 1))
-            g_terms = generator_loss(I_g.float(), I_t, logits_a.float(), logits_p.float(),
+            logits_a = self.forward["appearance_d"](torch.cat([I_g, I_c], 1)) if adversarial else None
+            logits_p = self.forward["pose_d"](torch.cat([I_g, P_t], 1)) if adversarial else None
+            g_terms = generator_loss(I_g.float(), I_t, *(None if x is None else x.float() for x in (logits_a, logits_p)),
                                      self.gan, self.perceptual, lambdas)
         if distributed.any_true(not torch.isfinite(g_terms["g_total"]).item(), env):
             return self._skip({k: v.item() for k, v in g_terms.items()}, saved)
@@ -380,6 +389,9 @@ class Trainer:
         I_g = I_g.detach()
         d_losses = {}
         for name, key, condition in (("appearance_d", "d_appearance", I_c), ("pose_d", "d_pose", P_t)):
+            if not adversarial:  # nothing to learn from yet: logged as 0
+                d_losses[key] = I_g.new_zeros((), dtype=torch.float32)
+                continue
             with self._autocast():
                 fake = self.pools[name].query(torch.cat([I_g, condition], 1))
                 loss = discriminator_loss(self.wrapped[name](torch.cat([I_t, condition], 1)).float(),
@@ -444,6 +456,9 @@ class Trainer:
             self.metrics = MetricsLog(self.run_dir / "metrics.jsonl",
                                       self.run_dir / "tensorboard" if cfg.run.tensorboard else None,
                                       purge_step=self.iteration + 1 if self.iteration else None)
+        if env.is_main:
+            log.info("precision: %s", self.precision)
+        self._precision_logged = False  # the first train record of this session names it
         bar = self._progress_bar(total)
         stream = self.batches(self.iteration)
         sums, count, bad, t_log, t0 = {}, 0, 0, time.perf_counter(), time.perf_counter()
@@ -454,8 +469,12 @@ class Trainer:
                 while self.iteration < end:
                     losses = self.train_step(next(stream))
                     self.iteration += 1
-                    for s in self.schedulers.values():
-                        s.step()
+                    with warnings.catch_warnings():
+                        # before loss.gan_start the discriminators' optimizers do not step; their
+                        # schedules still count iterations, so that all three stay in step
+                        warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before")
+                        for s in self.schedulers.values():
+                            s.step()
                     # non-finite losses: skipped above; stop after max_bad_steps in a row
                     if self.last_step_skipped:
                         bad += 1
@@ -521,9 +540,13 @@ class Trainer:
             return
         epoch = (self.iteration - 1) // self.steps_per_epoch
         lr = self.optimizers["generator"].param_groups[0]["lr"]
-        self.metrics.write({"kind": "train", "iteration": self.iteration, "epoch": epoch, "lr": lr,
-                            **{k: round(v, 6) for k, v in means.items()},
-                            "it_per_s": round(rate, 4), "elapsed_s": round(elapsed, 1)})
+        record = {"kind": "train", "iteration": self.iteration, "epoch": epoch, "lr": lr,
+                  **{k: round(v, 6) for k, v in means.items()},
+                  "it_per_s": round(rate, 4), "elapsed_s": round(elapsed, 1)}
+        if not self._precision_logged:
+            record["precision"] = self.precision.label
+            self._precision_logged = True
+        self.metrics.write(record)
 
     # -- validation ---------------------------------------------------------------------------------------
 
@@ -547,7 +570,7 @@ class Trainer:
                 item = self.val_set[i]
                 with self._autocast():
                     out = G(*(self._to_device(item[k][None]) for k in ("source_image", "source_maps", "target_maps")))
-                generated, target = to_uint8(out[0]), to_uint8(item["target_image"])
+                generated, target = to_uint8(out[0].float()), to_uint8(item["target_image"])
                 scores.append((ssim_legacy(target, generated), psnr(target, generated), l1_legacy(target, generated)))
                 if n < cfg.run.grid_pairs:
                     rows.append({"condition": to_uint8(item["source_image"]), "generated": generated, "target": target,

@@ -1,7 +1,7 @@
 """The web app: ``create_app(checkpoint, data_dir) -> FastAPI``, a page and the HTTP API behind it.
 
     GET  /                          the page (static/index.html; plain HTML/CSS/JS, nothing external)
-    GET  /api/health                model, dataset, pose estimator, limits
+    GET  /api/health                model, device, precision, dataset, pose estimator, limits
     GET  /api/skeleton              joint names, limbs, colours, model size, a default pose
     GET  /api/dataset               the dataset's images and poses (paged, filtered by name)
     GET  /api/dataset/{name}/image  one dataset image (as stored, or fitted to the model's size)
@@ -51,7 +51,7 @@ ERRORS = {code: {"model": schemas.ErrorDetail} for code in (404, 413, 415, 422, 
 
 def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike | None = None,
                estimator="auto", device: str = "cpu", limits: UploadLimits = UploadLimits(),
-               split: str = "test") -> FastAPI:
+               split: str = "test", precision: str = "fp32") -> FastAPI:
     """Build the web app.
 
     Args:
@@ -61,9 +61,10 @@ def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike
             estimation: /api/pose answers 501), or a callable (H, W, 3) uint8 -> (18, 2) (y, x)
             keypoints or None when no person is found.
         device: where the model runs ("cpu", "cuda", ...).
+        precision: "fp32" | "auto" | "bf16" | "fp16" (:mod:`pona.precision`); ignored for a loaded ``PoNA``.
         limits: upload limits (bytes, pixels).
     """
-    model = checkpoint if isinstance(checkpoint, PoNA) else PoNA.from_checkpoint(checkpoint, device)
+    model = checkpoint if isinstance(checkpoint, PoNA) else PoNA.from_checkpoint(checkpoint, device, precision=precision)
     dataset = DatasetIndex(data_dir, split) if data_dir is not None else None
     if estimator == "auto":
         estimator, message = load_default_estimator()
@@ -156,7 +157,7 @@ def _add_info_routes(app: FastAPI, service: WebService) -> None:
     def health():
         """Is the server up, and with what model, dataset and pose estimator."""
         return schemas.Health(
-            version=__version__, device=str(service.model.device),
+            version=__version__, device=str(service.model.device), precision=service.model.precision.label,
             model=schemas.ModelInfo(arch=cfg.arch, image_size=list(cfg.image_size), n_blocks=cfg.n_blocks, ngf=cfg.ngf,
                                     parameters=sum(p.numel() for p in service.model.generator.parameters()),
                                     attention=service.has_attention),

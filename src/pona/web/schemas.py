@@ -48,6 +48,7 @@ class Health(BaseModel):
     status: str = "ok"
     version: str
     device: str
+    precision: str = Field(description='what the generator computes in: "fp32 NCHW", "bf16 channels_last", ...')
     model: ModelInfo
     dataset: DatasetInfo | None
     pose_estimator: PoseEstimatorInfo

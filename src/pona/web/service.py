@@ -212,8 +212,8 @@ class WebService:
         x = to_tensor(image)[None].expand(frames, -1, -1, -1).to(dev)
         src_maps = posemod.heatmaps(torch.as_tensor(src, dtype=torch.float32), h, w)[None].expand(frames, -1, -1, -1).to(dev)
         dst_maps = posemod.heatmaps(torch.as_tensor(poses, dtype=torch.float32), h, w).to(dev)
-        with self._model_lock, torch.inference_mode():
-            out = self.model.generator(x, src_maps, dst_maps)  # (F, 3, H, W)
+        with self._model_lock:
+            out = self.model.run(x, src_maps, dst_maps)  # (F, 3, H, W), in the model's precision
         return [png_bytes(to_uint8(o)) for o in out], poses
 
     @property

@@ -3,7 +3,7 @@
 ``market``: street scenes seen by 6 cameras. Each camera has its own look (walls, ground, light,
 from ``default_rng([seed, CAMERA_STREAM, camera])``); each image moves the clutter (windows, signs,
 poles, passers-by) and adds sensor noise. ``fashion``: a plain light studio backdrop with a soft
-floor shadow, as in DeepFashion In-shop.
+floor shadow, as in DeepFashion In-shop; one backdrop per person (all its images share it).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ SUPERSAMPLE = {"market": 1, "fashion": 2}
 N_CAMERAS = 6
 CAMERA_STREAM = 1_000_003      # rng stream ids kept apart from identity indices
 IDENTITY_CAMERA_STREAM = 1_000_004
+STUDIO_STREAM = 1_000_005      # the studio backdrop: one per person, the same in all its images
 
 WALLS = ((150, 150, 148), (165, 95, 75), (200, 185, 160), (120, 140, 150), (70, 100, 60), (185, 180, 175), (95, 90, 88))
 GROUNDS = ((110, 110, 112), (175, 160, 135), (140, 135, 125), (90, 92, 95), (160, 150, 150))
@@ -190,7 +191,10 @@ def example(seed: int, identity: int, pose_index: int, preset: str = "market",
         image, kp = compose(ident, pose, street_background(rng, size, style), supersample, 0.2)
         image += rng.standard_normal(image.shape, dtype=np.float32) * style.noise
     else:
+        # one backdrop per person, as one photo session in DeepFashion In-shop: the condition
+        # image shows the target's background exactly, so the generator can learn it all
         camera = 1
-        image, kp = compose(ident, pose, plain_background(rng, size), supersample, 0.25)
+        backdrop = plain_background(np.random.default_rng([seed, STUDIO_STREAM, identity]), size)
+        image, kp = compose(ident, pose, backdrop, supersample, 0.25)
     image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     return Example(image, kp, identity, pose_index, camera, pose)

@@ -464,7 +464,7 @@ async function start() {
   const pose = health.pose_estimator.available ? "pose estimation on"
                                                 : `no pose estimation (${health.pose_estimator.message})`;
   $("status").textContent = `model ${h}×${w}, ${health.model.n_blocks} PoNA blocks, ` +
-    `${(health.model.parameters / 1e6).toFixed(2)}M parameters, on ${health.device} · ${pose}`;
+    `${(health.model.parameters / 1e6).toFixed(2)}M parameters, on ${health.device} (${health.precision}) · ${pose}`;
 
   condEditor = new PoseEditor($("cond-svg"));
   targetEditor = new PoseEditor($("target-svg"), { onChange: syncJointList });
