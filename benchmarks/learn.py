@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from pona.data.dataset import PairDataset, to_uint8
+from pona.demo import SCENES
 from pona.metrics.masks import market_mask
 from pona.models.io import load_generator
 from pona.train.config import load_config
@@ -98,7 +99,7 @@ def main(argv=None):
     p.add_argument("--data", type=Path, help="PATN-layout dataset (default: synthesise one under OUT/data)")
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget per model")
     p.add_argument("--iterations", type=int, help="an iteration budget per model instead of minutes")
-    p.add_argument("--scene", choices=["street", "studio"], default="street",
+    p.add_argument("--scene", choices=list(SCENES), default="street",
                    help="the synthetic data when --data is not given: pona demo's street or studio people")
     p.add_argument("--preset", help="training preset (default: synth-market for street, synth-studio for studio)")
     p.add_argument("--eval-pairs", type=int, default=500, help="held-out pairs evaluated (evenly spread)")
@@ -110,7 +111,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
 
-    args.preset = args.preset or {"street": "synth-market", "studio": "synth-studio"}[args.scene]
+    args.preset = args.preset or SCENES[args.scene][1]
     data = args.data or synthetic_data(args.out / "data", args.seed, args.scene, args.preset)
     budget = [f"optim.constant_iterations={args.iterations or 10**9}", "optim.decay_iterations=0"]
     test = PairDataset(data, "test")
