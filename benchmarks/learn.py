@@ -19,6 +19,11 @@ Prints a table and writes ``<out>/learn.json``. Not a test. Arms can run as sepa
     python benchmarks/learn.py --iterations 1500 --threads 1 --out bench/learn --models PoNA
     python benchmarks/learn.py --minutes 30 --out bench/learn          # every arm, a time budget each
 
+Learning curves: ``--budgets 1500 3000 6000`` trains each arm once, at a constant learning rate,
+and scores it when it reaches each budget (a stopped run continues from its last checkpoint):
+
+    python benchmarks/learn.py --scene studio --budgets 1500 3000 6000 --threads 1 --models PATN --out bench/curves
+
 Quick end-to-end check:
 
     python benchmarks/learn.py --minutes 1 --eval-pairs 64 --out /tmp/learn
@@ -99,6 +104,8 @@ def main(argv=None):
     p.add_argument("--data", type=Path, help="PATN-layout dataset (default: synthesise one under OUT/data)")
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget per model")
     p.add_argument("--iterations", type=int, help="an iteration budget per model instead of minutes")
+    p.add_argument("--budgets", type=int, nargs="+",
+                   help="a learning curve: score each model at each of these iteration counts (one run each)")
     p.add_argument("--scene", choices=list(SCENES), default="street",
                    help="the synthetic data when --data is not given: pona demo's street or studio people")
     p.add_argument("--preset", help="training preset (default: synth-market for street, synth-studio for studio)")
@@ -113,6 +120,10 @@ def main(argv=None):
 
     args.preset = args.preset or SCENES[args.scene][1]
     data = args.data or synthetic_data(args.out / "data", args.seed, args.scene, args.preset)
+    if args.budgets and (args.iterations or any(b < 1 for b in args.budgets)):
+        p.error("--budgets takes positive iteration counts and replaces --iterations")
+    budgets = sorted(set(args.budgets or []))
+    # a curve runs at a constant rate to its last budget, so each point is what a run of that length gives
     budget = [f"optim.constant_iterations={args.iterations or 10**9}", "optim.decay_iterations=0"]
     test = PairDataset(data, "test")
     indices = sorted({int(i) for i in np.linspace(0, len(test) - 1, min(args.eval_pairs, len(test)))})
@@ -125,19 +136,36 @@ def main(argv=None):
                                            *MODELS[name], *args.overrides])
         run_dir = args.out / "runs" / name.replace("/", "").replace(" ", "-").replace(".", "").lower()
         t0 = time.perf_counter()
-        resume = args.iterations is not None and (run_dir / "config.yaml").is_file()  # a stopped run continues
-        trainer = Trainer(config, run_dir, resume=resume, overwrite=not resume)
-        summary = trainer.train(max_minutes=None if args.iterations else args.minutes)
+        # a stopped run continues (iteration budgets only: a time budget is not resumable)
+        resume = (args.iterations or budgets) and (run_dir / "config.yaml").is_file()
+        trainer = Trainer(config, run_dir, resume=bool(resume), overwrite=not resume)
+        if budgets:
+            curve = {}
+            for b in budgets:
+                if trainer.iteration < b and trainer.train(max_iterations=b - trainer.iteration)["stopped"] not in (
+                        "done", "max_iterations"):
+                    break  # Ctrl-C / SIGTERM: the checkpoint is saved, a rerun continues
+                if trainer.iteration == b:  # points a resumed run passed before are kept from learn.json
+                    curve[b] = {**evaluate(generator_fn(run_dir)[0], test, indices), "iterations": b}
+                    logging.info("%s at %d iterations: %s", name, b, curve[b])
+            summary = {"iteration": trainer.iteration}
+        else:
+            summary = trainer.train(max_minutes=None if args.iterations else args.minutes)
         minutes = (time.perf_counter() - t0) / 60
         generate, n_params = generator_fn(run_dir)
         results[name] = {**evaluate(generate, test, indices), "iterations": summary["iteration"],
                          "minutes": round(minutes, 2), "parameters": n_params}
+        if budgets:
+            results[name]["curve"] = curve
         runs[name] = str(run_dir)
         logging.info("%s: %s", name, results[name])
 
     args.out.mkdir(parents=True, exist_ok=True)
     if (args.out / "learn.json").is_file():  # another process may have finished an arm meanwhile
         saved = json.loads((args.out / "learn.json").read_text())
+        for name, r in results.items():  # curve points of an earlier, resumed session stay
+            if "curve" in r and "curve" in saved["results"].get(name, {}):
+                r["curve"] = {**saved["results"][name]["curve"], **{str(k): v for k, v in r["curve"].items()}}
         results = {**saved["results"], **results}
         runs = {**saved["runs"], **runs}
     header = f"{'model':16s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s} {'iters':>7s} {'params':>10s}"
@@ -147,10 +175,17 @@ def main(argv=None):
     for name, r in sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         print(f"{name:16s} {r['ssim']:7.4f} {r['mask_ssim']:9.4f} {r['psnr']:7.2f} {r['l1']:7.4f} "
               f"{r.get('iterations', ''):>7} {r.get('parameters', ''):>10}")
+    if any("curve" in r for r in results.values()):
+        print("\nlearning curves (held-out, by iterations):")
+        print(f"{'model':16s} {'iters':>7s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s}")
+        for name, r in results.items():
+            for b, c in sorted(r.get("curve", {}).items(), key=lambda kv: int(kv[0])):
+                print(f"{name:16s} {int(b):7d} {c['ssim']:7.4f} {c['mask_ssim']:9.4f} {c['psnr']:7.2f} {c['l1']:7.4f}")
     report = {
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-        "preset": args.preset, "data": str(data), "budget": {"minutes": args.minutes} if not args.iterations
-        else {"iterations": args.iterations}, "eval_pairs": len(indices), "threads": args.threads,
+        "preset": args.preset, "data": str(data), "budget": {"budgets": budgets} if budgets
+        else {"iterations": args.iterations} if args.iterations else {"minutes": args.minutes},
+        "eval_pairs": len(indices), "threads": args.threads,
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "results": results, "runs": runs,
     }

@@ -1,6 +1,6 @@
 """bf16 against fp32 on this CPU: how far the images move, and how much faster they come.
 
-    python benchmarks/precision.py --threads 2 --pairs 32 --repeats 5
+    python benchmarks/precision.py --threads 2 --pairs 32 --repeats 5 --train
 
 1. Faithfulness: the packaged checkpoint (``--checkpoint``, default ``pretrained-market``, 128x64)
    on ``--pairs`` held-out synthetic pairs (people 201.. of the demo's seed, never in its training
@@ -12,6 +12,13 @@
    (ngf 16) and at 256x176 with the released size (ngf 64, 3 blocks, random weights, attention
    gates opened so that attention costs what it costs).
 
+3. Training speed of the small presets (``--train``): one whole ``Trainer.train_step`` (generator,
+   both discriminators, losses, three Adam steps, the batch from the data loader), images/s
+   (median of ``--train-steps`` after 5 warm-up steps) of ``synth-studio`` (64x44, the demo) and
+   ``synth-market`` (128x64), batch 4 (the presets') and 16, in each precision, with the
+   adversarial term on from the first step. The ratio is to fp32 NCHW at batch 4, which is how
+   these presets trained before ``run.amp``/``run.channels_last`` became ``auto``.
+
 bf16 rows need a CPU with AVX512-BF16 or AMX (pona.precision refuses bf16 elsewhere); they print
 "-" otherwise. Prints a table, then one JSON line.
 """
@@ -22,20 +29,24 @@ import argparse
 import copy
 import json
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from pona.bench import machine_info
 from pona.data.dataset import to_uint8
-from pona.data.synth import example
+from pona.data.synth import example, write_dataset
 from pona.errors import PonaError
 from pona.inference import PoNA
 from pona.metrics.psnr import psnr
 from pona.models import Generator, GeneratorConfig
 from pona.models.io import load_generator
 from pona.precision import cpu_features, resolve_precision
+from pona.train.config import load_config
+from pona.train.trainer import Trainer
 
 FIRST_HELD_OUT = 201  # the demo trains on people 1-200 (DemoOptions.train_ids) of seed 0
 POSES = 4             # per person: pairs k -> k + 1 (mod 4), 4 per person
@@ -86,6 +97,49 @@ def seconds_per_image(generator, precision, size: tuple[int, int], repeats: int)
     return statistics.median(times[1:])
 
 
+def training_images_per_second(preset: str, data: Path, batch: int, precision, steps: int) -> float:
+    """Images/s of ``Trainer.train_step`` on ``data``: the median step after 5 warm-up steps."""
+    amp = "none" if precision.dtype is None else precision.name
+    config = load_config(preset, [f"data.root={data}", f"optim.batch_size={batch}", "loss.gan_start=0",
+                                  f"run.amp={amp}", f"run.channels_last={str(precision.channels_last).lower()}",
+                                  "run.progress=false"])
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(config, Path(run_dir) / "run")
+        stream = trainer.batches(0)
+        for _ in range(5):
+            trainer.train_step(next(stream))
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            trainer.train_step(next(stream))  # the loader's time counts: it is part of every iteration
+            times.append(time.perf_counter() - t)
+    return batch / statistics.median(times)
+
+
+def training_speed(variants: dict, steps: int, root: Path) -> list[dict]:
+    rows = []
+    for preset, size in (("synth-studio", (64, 44)), ("synth-market", (128, 64))):
+        data = root / preset
+        if not data.exists():  # 4 people x 8 poses: 224 pairs, enough for batch 16
+            write_dataset(data, "fashion" if preset == "synth-studio" else "market", n_train_ids=4, n_test_ids=0,
+                          poses_per_id=8, size=size, seed=0)
+        for batch in (4, 16):
+            row = {"preset": preset, "size": f"{size[0]}x{size[1]}", "batch": batch}
+            for v, p in variants.items():
+                row[v] = None if p is None else round(training_images_per_second(preset, data, batch, p, steps), 2)
+            rows.append(row)
+    return rows
+
+
+def print_table(head: list[str], table: list[list[str]]) -> None:
+    table = [head] + table
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for i, row in enumerate(table):
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
 def released_size_generator() -> Generator:
     torch.manual_seed(0)
     G = Generator(GeneratorConfig(ngf=64, n_blocks=3, image_size=(256, 176))).eval()
@@ -102,6 +156,8 @@ def main(argv=None):
     ap.add_argument("--pairs", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train", action="store_true", help="also measure training speed of the small presets")
+    ap.add_argument("--train-steps", type=int, default=20)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -137,14 +193,19 @@ def main(argv=None):
     result["seconds_per_image_batch1"] = rows
 
     print(f"\ninference, batch 1, s/img (median of {args.repeats}; x = speed-up over fp32 NCHW):")
-    head = ["model", *variants]
-    table = [head] + [[r["model"]] + ["-" if r[v] is None else f"{r[v]:.4f} ({r['fp32 NCHW'] / r[v]:.2f}x)" for v in variants]
-                      for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    for i, row in enumerate(table):
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            print("  " + "  ".join("-" * w for w in widths))
+    print_table(["model", *variants],
+                [[r["model"]] + ["-" if r[v] is None else f"{r[v]:.4f} ({r['fp32 NCHW'] / r[v]:.2f}x)" for v in variants]
+                 for r in rows])
+
+    if args.train:
+        with tempfile.TemporaryDirectory() as root:
+            result["training_images_per_second"] = rows = training_speed(variants, args.train_steps, Path(root))
+        print(f"\ntraining, img/s (Trainer.train_step, median of {args.train_steps}; x = over fp32 NCHW at batch 4):")
+        base = {r["preset"]: r["fp32 NCHW"] for r in rows if r["batch"] == 4}
+        print_table(["preset", "size", "batch", *variants],
+                    [[r["preset"], r["size"], str(r["batch"])]
+                     + ["-" if r[v] is None else f"{r[v]:.1f} ({r[v] / base[r['preset']]:.2f}x)" for v in variants]
+                     for r in rows])
     print(json.dumps(result))
 
 

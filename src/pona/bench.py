@@ -6,12 +6,13 @@ image size and batch size:
 - ``inference``: the generator's forward pass (``torch.inference_mode``), images/s; the FLOPs of
   one image (``torch.utils.flop_counter``: 2 x multiply-adds of every convolution and matrix
   product, attention included, counted once per size on the meta device) times images/s gives
-  the achieved GFLOP/s, shown as a fraction of this machine's peak: the median rate of a large
-  fp32 matrix product (4096 x 4096) measured at the start of the same run;
+  the achieved GFLOP/s, shown as a fraction of this machine's peak in the precision the row ran
+  in (``measure_peak``, at the start of the same run, with the run's threads);
 - ``train``: one full iteration of ``pona.train.Trainer.train_step`` (the generator step with the
   perceptual VGG-19 loss on random weights, both discriminator steps, Adam), images/s;
 - ``data``: ``PairDataset`` with heat maps on the fly through a 2-worker ``DataLoader``, on a small
-  synthetic dataset written at that size, samples/s, and its ratio to the training rate.
+  synthetic dataset written at that size, samples/s, and its ratio to our training rate (the
+  fastest precision's, when several run: loading must keep up with the fastest consumer).
 
 Reference: the same network with the same weights and inputs, attention computed the released
 way (``set_attention_impl("explicit")``: the N x N softmax through ``bmm``, every map kept for the
@@ -29,12 +30,21 @@ allocator's slack, not only what a tensor allocator tracked. Where the peak cann
 (not Linux) it is the growth of ``ru_maxrss`` over the setup's peak, which can understate it.
 Timings are medians of ``repeats`` runs after one warm-up run.
 
-Precision (``precision``, ``pona bench --precision``): "fp32" (the default) runs ours in fp32 NCHW
-like the reference; "auto" and "bf16" run ours as :mod:`pona.precision` resolves them (bf16
-autocast and channels_last where the CPU has bf16 units) and the peak is then a matrix product in
-that dtype. The reference stays fp32 NCHW. ``max_abs_diff`` is flagged only for fp32 NCHW: bf16
-rounds more by design, and in channels_last dropout draws its masks in another memory order, so
-training losses differ from the first iteration.
+Peak: one fp32 matrix product understates what oneDNN's convolutions reach (channels_last, see
+:func:`pona.precision._fp32_channels_last`), which let inference show more than 100% of "peak".
+The peak of a precision is the best of square matrix products (``peak_matmuls``) and of
+channels_last 3x3 convolutions (``peak_convs``) in that dtype, each the median of ``peak_repeats``
+runs after a warm-up, with the run's threads; it is measured for each precision the run uses
+(fp32, bf16), and a row's "% peak" is against its own precision's.
+
+Precisions (``precisions``, ``pona bench --precision fp32,bf16``): ours runs once in each, one row
+per (size, batch, task, precision), each against the same fp32 NCHW reference (measured once) and
+its own precision's peak. "fp32" runs ours in fp32 NCHW like the reference; "auto" and "bf16" as
+:mod:`pona.precision` resolves them (bf16 autocast and channels_last where the CPU has bf16 units;
+bf16 elsewhere is refused, before anything is measured). Two names that resolve alike ("auto,bf16"
+on a CPU with bf16 units) give one set of rows. ``max_abs_diff`` is flagged only for fp32 NCHW:
+bf16 rounds more by design, and in channels_last dropout draws its masks in another memory order,
+so training losses differ from the first iteration.
 
 A combination whose estimated memory exceeds what the machine has available is skipped and says so
 (for example the reference's training at 512x352, batch 8: its kept maps alone take 32 GB).
@@ -57,7 +67,7 @@ from pathlib import Path
 
 import torch
 
-from .precision import Precision, autocast, cpu_features, resolve_precision, to_layout
+from .precision import Precision, autocast, cpu_features, native_bf16, resolve_precision, to_layout
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,13 @@ MAPS_PER_GENERATOR = 6  # 3 PoNA blocks x (self-attention, pose-guided attention
 # on the safe side (a few full-resolution activations alive at a time).
 TRAIN_BYTES_PER_PIXEL = 24_000
 INFER_BYTES_PER_PIXEL = 4_000
+PEAK_MATMULS = (1024, 2048, 4096)  # sides of the square matrix products that measure the peak
+# (batch, channels, height, width) of the 3x3 convolutions (channels -> channels) that measure the
+# peak: the shape pona.precision's layout choice was measured on, and the 256x176 generator's PoNA
+# blocks (ngf 64 x 4 channels at a quarter of the resolution)
+PEAK_CONVS = ((8, 64, 64, 88), (8, 256, 64, 44))
+# printed names of pona.precision.CPU_FEATURES: what decides which precisions run fast here
+CAPABILITIES = (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16"))
 
 
 @dataclass(frozen=True)
@@ -82,13 +99,17 @@ class BenchOptions:
     ngf: int = 64                    # the released generator: ngf 64, 3 blocks, instance norm
     n_blocks: int = 3
     data_batches: int = 20           # batches drawn per data-loading measurement
-    peak_size: int = 4096            # side of the square fp32 matrix product that measures peak
+    peak_matmuls: tuple[int, ...] = PEAK_MATMULS
+    peak_convs: tuple[tuple[int, int, int, int], ...] = PEAK_CONVS
+    peak_repeats: int = 5            # timed runs of each peak shape (median), after one warm-up run
     recompute_blocks: bool = False   # also train with run.recompute_blocks (rows "train+recompute")
-    precision: str = "fp32"          # "ours" in this precision (pona.precision); the reference stays fp32
+    precisions: tuple[str, ...] = ("fp32",)  # "ours" in each (pona.precision names); the reference stays fp32
 
     def __post_init__(self):
-        if self.repeats < 1 or min(self.batches) < 1 or self.threads < 0:
-            raise ValueError("repeats and batches must be >= 1, threads >= 0")
+        if self.repeats < 1 or self.peak_repeats < 1 or min(self.batches) < 1 or self.threads < 0:
+            raise ValueError("repeats, peak_repeats and batches must be >= 1, threads >= 0")
+        if not self.precisions or not (self.peak_matmuls or self.peak_convs):
+            raise ValueError("precisions, and peak_matmuls or peak_convs, must not be empty")
 
 
 @dataclass
@@ -96,11 +117,12 @@ class Row:
     size: str
     batch: int
     task: str                        # "inference" | "train" | "train+recompute" | "data"
+    precision: str = ""              # ours: "fp32 NCHW", "bf16 channels_last", ...; "" for data
     rate: float | None = None        # images/s (inference, train) or samples/s (data)
-    ref_rate: float | None = None    # the reference's images/s; for data: the training rate
+    ref_rate: float | None = None    # the reference's images/s; for data: our (fastest) training rate
     speedup: float | None = None     # rate / ref_rate
     gflop_per_s: float | None = None
-    peak_fraction: float | None = None
+    peak_fraction: float | None = None  # gflop_per_s / the peak of this row's precision
     memory_mb: float | None = None
     ref_memory_mb: float | None = None
     memory_ratio: float | None = None
@@ -119,21 +141,60 @@ def machine_info(threads: int) -> dict:
                 break
     except OSError:
         pass
+    features = cpu_features()
     return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "threads": threads,
-            "python": platform.python_version(), "cpu_features": sorted(cpu_features())}
+            "python": platform.python_version(), "cpu_features": sorted(features),
+            "capabilities": {name: flag in features for name, flag in CAPABILITIES},
+            "native_bf16": native_bf16("cpu")}
 
 
-def peak_gflops(n: int = 4096, repeats: int = 5, dtype: torch.dtype = torch.float32) -> tuple[float, list[float]]:
-    """Median GFLOP/s of an n x n matrix product in ``dtype`` (2 n^3 FLOPs), and every sample."""
+def capability_line(machine: dict) -> str:
+    """"CPU: AVX2 yes, AVX-512 yes, AVX512-BF16 yes, AMX no; native bf16: yes"."""
+    caps = ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in machine["capabilities"].items())
+    return f"CPU: {caps}; native bf16: {'yes' if machine['native_bf16'] else 'no'}"
+
+
+@dataclass
+class Peak:
+    """This machine's peak in one precision: the best of its matrix products and convolutions."""
+
+    precision: str                   # "fp32" | "bf16"
+    matmul: float                    # GFLOP/s, the best over peak_matmuls (0 if none)
+    conv: float                      # GFLOP/s, the best over peak_convs, channels_last (0 if none)
+    gflop_per_s: float               # max(matmul, conv): what "% peak" divides by
+    medians: dict[str, float]        # GFLOP/s of every shape: "matmul 4096", "conv 8x64x64x88"
+
+
+def peak_cases(dtype: torch.dtype, matmuls=PEAK_MATMULS, convs=PEAK_CONVS) -> list[tuple[str, float, object]]:
+    """(name, FLOPs, run) of every peak shape, on random ``dtype`` tensors made here.
+
+    Convolutions are 3x3, channels -> channels, padding 1, input and weight channels_last: the
+    layout in which oneDNN's convolutions are fastest and in which bf16 runs.
+    """
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(n, n, generator=g).to(dtype), torch.randn(n, n, generator=g).to(dtype)
-    a @ b  # warm-up: thread pool, page faults
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        rates.append(2 * n**3 / (time.perf_counter() - t) / 1e9)
-    return statistics.median(rates), rates
+    cases = []
+    for n in matmuls:
+        a, b = (torch.randn(n, n, generator=g).to(dtype) for _ in range(2))
+        cases.append((f"matmul {n}", 2 * n**3, lambda a=a, b=b: a @ b))
+    for batch, c, h, w in convs:
+        x = torch.randn(batch, c, h, w, generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
+        k = torch.randn(c, c, 3, 3, generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
+        run = lambda x=x, k=k: torch.nn.functional.conv2d(x, k, padding=1)  # noqa: E731
+        cases.append((f"conv {batch}x{c}x{h}x{w}", 2 * batch * c * h * w * c * 9, run))
+    return cases
+
+
+def measure_peak(name: str, matmuls=PEAK_MATMULS, convs=PEAK_CONVS, repeats: int = 5) -> Peak:
+    """The peak of precision ``name`` ("fp32" | "bf16") with torch's current threads."""
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+    medians = {}
+    with torch.inference_mode():
+        for case, flops, run in peak_cases(dtype, matmuls, convs):
+            # the warm-up run of _timed starts the thread pool, faults pages, builds oneDNN's kernel
+            medians[case] = flops / statistics.median(_timed(run, repeats)) / 1e9
+    best = lambda kind: max((v for k, v in medians.items() if k.startswith(kind)), default=0.0)  # noqa: E731
+    matmul, conv = best("matmul"), best("conv")
+    return Peak(name, matmul, conv, max(matmul, conv), medians)
 
 
 def generator_gflops(size: tuple[int, int], ngf: int = 64, n_blocks: int = 3) -> float:
@@ -349,8 +410,7 @@ def _max_abs_diff(a_path: str, b_path: str) -> float:
 @dataclass
 class BenchResult:
     machine: dict
-    peak_gflop_per_s: float
-    peak_samples: list[float]
+    peaks: dict[str, Peak]           # by precision name: "fp32", "bf16"
     gflops_per_image: dict[str, float]
     light: dict
     rows: list[Row] = field(default_factory=list)
@@ -361,26 +421,28 @@ class BenchResult:
         return json.dumps(d, indent=1)
 
     def to_text(self) -> str:
-        m = self.machine
-        precision = self.options.get("precision", "fp32 NCHW")
-        lines = [f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} thread(s), "
-                 f"CPU features: {' '.join(m.get('cpu_features', [])) or 'none of avx2/avx512/bf16/amx'}",
-                 f"ours in {precision}; the reference in fp32 NCHW",
-                 f"peak: {self.peak_gflop_per_s:.1f} GFLOP/s ({precision.split()[0]} {self.options.get('peak_size')}^2 "
-                 f"matrix product, median of {len(self.peak_samples)})",
-                 "generator GFLOPs/image: " + ", ".join(f"{k} {v:.3g}" for k, v in self.gflops_per_image.items()),
-                 f"light preset ({self.light['preset']}: ngf {self.light['ngf']}, {self.light['n_blocks']} blocks) at "
-                 f"{self.light['size']}: {self.light['gflops']:.1f} GFLOPs/image, {self.light['fraction']:.2f} of the full "
-                 f"model's {self.light['full_gflops']:.1f}", ""]
-        head = ("size", "batch", "task", "img/s", "ref img/s", "x ref", "GFLOP/s", "% peak", "MB", "ref MB",
-                "mem/ref", "max|diff|", "note")
+        m, o, light = self.machine, self.options, self.light
+        matmuls, convs = ", ".join(map(str, o["peak_matmuls"])), ", ".join("x".join(map(str, c)) for c in o["peak_convs"])
+        lines = [f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} thread(s)",
+                 capability_line(m),
+                 f"ours in {', '.join(o['precisions'])}; the reference in fp32 NCHW"]
+        lines += [f"peak {p.precision}: matmul {p.matmul:.1f} / conv(channels_last) {p.conv:.1f} GFLOP/s -> "
+                  f"{p.gflop_per_s:.1f}" for p in self.peaks.values()]
+        lines += [f"  (the best median of {o['peak_repeats']} over matmul n = {matmuls or '-'} and 3x3 conv C -> C at "
+                  f"BxCxHxW = {convs or '-'}; % peak is against the peak of the row's precision)",
+                  "generator GFLOPs/image: " + ", ".join(f"{k} {v:.3g}" for k, v in self.gflops_per_image.items()),
+                  f"light preset ({light['preset']}: ngf {light['ngf']}, {light['n_blocks']} blocks) at {light['size']}: "
+                  f"{light['gflops']:.1f} GFLOPs/image, {light['fraction']:.2f} of the full model's "
+                  f"{light['full_gflops']:.1f}", ""]
+        head = ("size", "batch", "task", "precision", "img/s", "ref img/s", "x ref", "GFLOP/s", "% peak", "MB",
+                "ref MB", "mem/ref", "max|diff|", "note")
         table = [head]
         f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
         for r in self.rows:
-            table.append((r.size, str(r.batch), r.task, f(r.rate, ".3g"), f(r.ref_rate, ".3g"), f(r.speedup, ".2f"),
-                          f(r.gflop_per_s, ".1f"), f(None if r.peak_fraction is None else 100 * r.peak_fraction, ".0f"),
-                          f(r.memory_mb, ".0f"), f(r.ref_memory_mb, ".0f"), f(r.memory_ratio, ".2f"),
-                          f(r.max_abs_diff, ".1e"), r.note))
+            percent = None if r.peak_fraction is None else 100 * r.peak_fraction
+            table.append((r.size, str(r.batch), r.task, r.precision or "-", f(r.rate, ".3g"), f(r.ref_rate, ".3g"),
+                          f(r.speedup, ".2f"), f(r.gflop_per_s, ".1f"), f(percent, ".0f"), f(r.memory_mb, ".0f"),
+                          f(r.ref_memory_mb, ".0f"), f(r.memory_ratio, ".2f"), f(r.max_abs_diff, ".1e"), r.note))
         widths = [max(len(row[i]) for row in table) for i in range(len(head))]
         for i, row in enumerate(table):
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -408,20 +470,20 @@ def run_benchmark(options: BenchOptions, progress=None) -> BenchResult:
     """Every measurement of ``options``; ``progress(row)`` is called after each row."""
     from .train.config import load_config
 
+    precisions = resolve_precisions(options.precisions)  # first: a refused bf16 stops here, at once
     threads = options.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    precision = resolve_precision(options.precision, "cpu", channels_last=False if options.precision == "fp32" else None)
-    peak, samples = peak_gflops(options.peak_size, dtype=precision.dtype or torch.float32)
+    peaks = {name: measure_peak(name, options.peak_matmuls, options.peak_convs, options.peak_repeats)
+             for name in dict.fromkeys(p.name for p in precisions)}
     gflops = {_size_name(s): generator_gflops(s, options.ngf, options.n_blocks) for s in options.sizes}
     full, light = load_config("fashion").model, load_config("fashion-light").model
     full_gflops = generator_gflops(full.image_size, full.ngf, full.n_blocks)
     light_gflops = generator_gflops(light.image_size, light.ngf, light.n_blocks)
     result = BenchResult(
-        machine=machine_info(threads), peak_gflop_per_s=peak, peak_samples=samples, gflops_per_image=gflops,
+        machine=machine_info(threads), peaks=peaks, gflops_per_image=gflops,
         light={"preset": "fashion-light", "ngf": light.ngf, "n_blocks": light.n_blocks, "size": _size_name(light.image_size),
                "gflops": light_gflops, "full_gflops": full_gflops, "fraction": light_gflops / full_gflops},
-        options={**asdict(options), "peak_size": options.peak_size, "threads": threads,
-                 "precision": precision.label})
+        options={**asdict(options), "threads": threads, "precisions": [p.label for p in precisions]})
     available = available_memory_mb()
     with tempfile.TemporaryDirectory(prefix="pona-bench-") as tmp:
         tmp = Path(tmp)
@@ -433,72 +495,79 @@ def run_benchmark(options: BenchOptions, progress=None) -> BenchResult:
                 refs: dict = {}
                 base = {"size": list(size), "batch": batch, "threads": threads, "repeats": options.repeats,
                         "ngf": options.ngf, "n_blocks": options.n_blocks, "data": str(data), "vgg": str(vgg),
-                        "recompute": False, "run_dir": str(tmp / "run"),
-                        "precision": precision.name, "channels_last": precision.channels_last}
-                train_rate = None
+                        "recompute": False, "run_dir": str(tmp / "run")}
+                train_rows = []
                 tasks = [t for t in options.tasks if t != "data"]
                 if "train" in tasks and options.recompute_blocks:
                     tasks.append("train+recompute")
                 for task in tasks:
-                    spec = dict(base, task=task.split("+")[0], recompute=task.endswith("recompute"))
-                    row = _measure_pair(spec, task, name, batch, gflops[name], peak, available, tmp, refs)
-                    if task == "train":
-                        train_rate = row.rate
-                    result.rows.append(row)
-                    if progress:
-                        progress(row)
+                    for p in precisions:  # side by side: the same task in each precision
+                        spec = dict(base, task=task.split("+")[0], recompute=task.endswith("recompute"),
+                                    precision=p.name, channels_last=p.channels_last)
+                        row = _measure_pair(spec, task, name, batch, gflops[name], peaks[p.name], available, tmp, refs)
+                        if task == "train" and row.rate:
+                            train_rows.append(row)
+                        result.rows.append(row)
+                        if progress:
+                            progress(row)
                 if "data" in options.tasks:
+                    # loading does not depend on the precision; it must keep up with the fastest training
+                    fastest = max(train_rows, key=lambda r: r.rate, default=None)
                     spec = dict(base, task="data", batches=options.data_batches)
                     r = _run(spec)
-                    row = Row(name, batch, "data", note=r.get("error", "ref = training img/s (ours)"))
+                    which = f", {fastest.precision}" if len(precisions) > 1 and fastest else ""
+                    note = f"ref = training img/s (ours{which})"
+                    row = Row(name, batch, "data", note=r.get("error", note))
                     if "seconds" in r:
                         row.rate = batch / statistics.median(r["seconds"])
-                        row.ref_rate = train_rate
-                        row.speedup = row.rate / train_rate if train_rate else None
+                        row.ref_rate = fastest.rate if fastest else None
+                        row.speedup = row.rate / row.ref_rate if row.ref_rate else None
                     result.rows.append(row)
                     if progress:
                         progress(row)
     return result
 
 
-def _measure_pair(spec: dict, task: str, name: str, batch: int, gflops: float, peak: float,
-                  available: float | None, tmp: Path, refs: dict) -> Row:
-    """Ours (attention "auto") and the reference ("explicit") for one task, size and batch.
+def resolve_precisions(requested: tuple[str, ...]) -> list[Precision]:
+    """What each requested name means on this CPU, in order, without repeats; PonaError if refused.
 
-    ``refs`` carries the reference's result from "train" to "train+recompute" (the reference is
-    the released way: nothing recomputed, so it is measured once).
+    "fp32" stays NCHW, the reference's layout (``auto`` may pick fp32 channels_last).
     """
-    row = Row(name, batch, task)
-    size = tuple(spec["size"])
-    notes = []
-    for impl in ("auto", "explicit"):
-        key = (spec["task"], impl) if impl == "explicit" else (task, impl)
-        if key in refs:
-            continue
-        who = "ref" if impl == "explicit" else "ours"
-        need = estimated_memory_mb(task, size, batch, impl == "explicit")
-        if available is not None and need > 0.9 * available:
-            notes.append(f"{who} skipped: needs ~{need / 1024:.0f} GB, {available / 1024:.0f} GB available")
-            refs[key] = None
-            continue
-        save = str(tmp / f"out-{task}-{impl}.pt")
-        r = _run(dict(spec, impl=impl, save=save))
-        if "error" in r:
-            notes.append(f"{who} {r['error']}")
-            refs[key] = None
-        else:
-            refs[key] = dict(r, save=save)
-    ours, ref = refs.get((task, "auto")), refs.get((spec["task"], "explicit"))
-    if ours:
+    resolved = {}
+    for r in requested:
+        p = resolve_precision(r, "cpu", channels_last=False if r == "fp32" else None)
+        resolved.setdefault(p.label, p)
+    return list(resolved.values())
+
+
+def _measure_pair(spec: dict, task: str, name: str, batch: int, gflops: float, peak: Peak,
+                  available: float | None, tmp: Path, refs: dict) -> Row:
+    """Ours (attention "auto", in the spec's precision) and the reference ("explicit") for one task,
+    size and batch.
+
+    ``refs`` carries the reference's result across precisions and from "train" to
+    "train+recompute" (the reference is the released way: fp32 NCHW, nothing recomputed, so it is
+    measured once per size, batch and task); a skipped or failed one is kept as its reason, which
+    every row that shares it then repeats.
+    """
+    label = _spec_precision(dict(spec, impl="auto")).label
+    row = Row(name, batch, task, label)
+    keys = {"ours": (task, "auto", label), "ref": (spec["task"], "explicit")}
+    for who, key in keys.items():
+        if key not in refs:
+            refs[key] = _measure_one(spec, task, who, label, available, tmp)
+    ours, ref = refs[keys["ours"]], refs[keys["ref"]]
+    notes = [f"{who} {r['error']}" for who, r in (("ours", ours), ("ref", ref)) if "error" in r]
+    if "seconds" in ours:
         row.rate = batch / statistics.median(ours["seconds"])
         row.memory_mb = ours["memory_mb"]
         if task == "inference":
             row.gflop_per_s = gflops * row.rate
-            row.peak_fraction = row.gflop_per_s / peak
-    if ref:
+            row.peak_fraction = row.gflop_per_s / peak.gflop_per_s
+    if "seconds" in ref:
         row.ref_rate = batch / statistics.median(ref["seconds"])
         row.ref_memory_mb = ref["memory_mb"]
-    if ours and ref:
+    if "seconds" in ours and "seconds" in ref:
         row.speedup = row.rate / row.ref_rate
         row.memory_ratio = row.memory_mb / row.ref_memory_mb
         row.max_abs_diff = _max_abs_diff(ours["save"], ref["save"])
@@ -506,6 +575,18 @@ def _measure_pair(spec: dict, task: str, name: str, batch: int, gflops: float, p
             notes.append("OUTPUTS DIFFER > 1e-4")
     row.note = "; ".join(notes)
     return row
+
+
+def _measure_one(spec: dict, task: str, who: str, label: str, available: float | None, tmp: Path) -> dict:
+    """Ours or the reference ("ref"), in its own process: the measurement, or {"error": why not}."""
+    explicit = who == "ref"
+    size, batch = tuple(spec["size"]), spec["batch"]
+    need = estimated_memory_mb(task, size, batch, explicit)
+    if available is not None and need > 0.9 * available:
+        return {"error": f"skipped: needs ~{need / 1024:.0f} GB, {available / 1024:.0f} GB available"}
+    save = str(tmp / f"out-{task}-{'ref' if explicit else label.replace(' ', '-')}.pt")
+    r = _run(dict(spec, impl="explicit" if explicit else "auto", save=save))
+    return r if "error" in r else dict(r, save=save)
 
 
 if __name__ == "__main__":  # one measurement: python -m pona.bench SPEC_JSON -> one JSON line

@@ -6,6 +6,7 @@ onto ours by renaming prefixes only (see ``pona.convert``).
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -14,9 +15,17 @@ class InstanceNorm(nn.InstanceNorm2d):
     """``nn.InstanceNorm2d`` without affine parameters or running statistics (as released),
     computed as a group norm with one channel per group: the same statistics over (H, W) per image
     and channel, but PyTorch's CPU group-norm kernel is 2-5x faster than its instance norm (which
-    runs batch norm on a (1, B*C, H, W) view). Same state dict (none) as ``nn.InstanceNorm2d``."""
+    runs batch norm on a (1, B*C, H, W) view). Same state dict (none) as ``nn.InstanceNorm2d``.
+
+    Channels-last inputs are normalised in NCHW and handed back channels-last: the CPU group-norm
+    kernel for channels-last with one channel per group is 3-9x slower (forward + backward) than
+    the two layout copies, and it dominated bf16 training of the small presets
+    (benchmarks/precision.py)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            y = F.group_norm(x.contiguous(), self.num_features, eps=self.eps)
+            return y.contiguous(memory_format=torch.channels_last)
         return F.group_norm(x, self.num_features, eps=self.eps)
 
 
