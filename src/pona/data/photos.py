@@ -194,6 +194,43 @@ def _pad_color(crop: np.ndarray, pad) -> np.ndarray:
         raise PonaError(f"pad colour {pad!r} does not fit an image with {crop.shape[2]} channels") from None
 
 
+def plan_fit(image_size: tuple[int, int], size: tuple[int, int], keypoints=None,
+             box: tuple[float, float, float, float] | None = None, margin: float = 0.15,
+             expand: bool = True) -> Fit:
+    """The :class:`Fit` :func:`fit_to_size` makes of an image of ``image_size`` (H0, W0), from the
+    sizes and keypoints alone: no pixels, so a pose of any frame is cheap to bring to the model's."""
+    H, W = size
+    if H < 1 or W < 1:
+        raise PonaError(f"size must be positive, got {size}")
+    h0, w0 = image_size
+    if box is not None:
+        t, l, b, r = (float(v) for v in box)
+        if not (t < b and l < r and b > 0 and r > 0 and t < h0 and l < w0):
+            raise PonaError(f"box {tuple(box)} (top, left, bottom, right) is empty or outside the {h0}x{w0} image")
+        box = (max(t, 0.0), max(l, 0.0), min(b, float(h0)), min(r, float(w0)))
+    elif keypoints is not None:
+        box = person_box(keypoints, (h0, w0), margin)
+    if box is None:
+        box = (0.0, 0.0, float(h0), float(w0))
+    if expand:
+        box = _expand_to_aspect(box, H / W, (h0, w0))
+    top, left = int(np.floor(box[0])), int(np.floor(box[1]))
+    bottom, right = int(np.ceil(box[2])), int(np.ceil(box[3]))
+    top, left = min(max(top, 0), h0 - 1), min(max(left, 0), w0 - 1)
+    bottom, right = min(max(bottom, top + 1), h0), min(max(right, left + 1), w0)
+
+    s = min(H / (bottom - top), W / (right - left))
+    h = min(H, max(1, round((bottom - top) * s)))
+    w = min(W, max(1, round((right - left) * s)))
+    # A one-pixel gap (from rounding the box to whole pixels) is stretched over, not padded: a
+    # line of padding would look like a border. At 50 px or more that distorts by 2% at most;
+    # the Fit keeps each axis's exact scale.
+    h = H if H - h == 1 and h >= 50 else h
+    w = W if W - w == 1 and w >= 50 else w
+    py, px = (H - h) // 2, (W - w) // 2
+    return Fit((h0, w0), (H, W), (top, left, bottom, right), (h, w), (py, px))
+
+
 def fit_to_size(
     image,
     size: tuple[int, int],
@@ -227,41 +264,12 @@ def fit_to_size(
         (fitted (H, W, 3) uint8, fitted keypoints (18, 2) or None, the :class:`Fit`).
     """
     image = _array(image)
-    H, W = size
-    if H < 1 or W < 1:
-        raise PonaError(f"size must be positive, got {size}")
-    h0, w0 = image.shape[:2]
-    if box is not None:
-        t, l, b, r = (float(v) for v in box)
-        if not (t < b and l < r and b > 0 and r > 0 and t < h0 and l < w0):
-            raise PonaError(f"box {tuple(box)} (top, left, bottom, right) is empty or outside the {h0}x{w0} image")
-        box = (max(t, 0.0), max(l, 0.0), min(b, float(h0)), min(r, float(w0)))
-    elif keypoints is not None:
-        box = person_box(keypoints, (h0, w0), margin)
-    if box is None:
-        box = (0.0, 0.0, float(h0), float(w0))
-    if expand:
-        box = _expand_to_aspect(box, H / W, (h0, w0))
-    top, left = int(np.floor(box[0])), int(np.floor(box[1]))
-    bottom, right = int(np.ceil(box[2])), int(np.ceil(box[3]))
-    top, left = min(max(top, 0), h0 - 1), min(max(left, 0), w0 - 1)
-    bottom, right = min(max(bottom, top + 1), h0), min(max(right, left + 1), w0)
+    fit = plan_fit(image.shape[:2], size, keypoints, box, margin, expand)
+    (top, left, bottom, right), (h, w), (py, px) = fit.box, fit.resized, fit.pad
     crop = image[top:bottom, left:right]
-
-    s = min(H / (bottom - top), W / (right - left))
-    h = min(H, max(1, round((bottom - top) * s)))
-    w = min(W, max(1, round((right - left) * s)))
-    # A one-pixel gap (from rounding the box to whole pixels) is stretched over, not padded: a
-    # line of padding would look like a border. At 50 px or more that distorts by 2% at most;
-    # the Fit keeps each axis's exact scale.
-    h = H if H - h == 1 and h >= 50 else h
-    w = W if W - w == 1 and w >= 50 else w
-    py, px = (H - h) // 2, (W - w) // 2
-    out = np.empty((H, W) + image.shape[2:], dtype=np.uint8)
+    out = np.empty(tuple(size) + image.shape[2:], dtype=np.uint8)
     out[...] = _pad_color(crop, pad)
     out[py:py + h, px:px + w] = _resize(crop, (h, w), resample)
-
-    fit = Fit((h0, w0), (H, W), (top, left, bottom, right), (h, w), (py, px))
     fitted_kp = None if keypoints is None else fit.apply(keypoints)
     return out, fitted_kp, fit
 
@@ -270,8 +278,10 @@ _READ_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 
 
 def _load_photo(path) -> np.ndarray:
+    from .dataset import rgb_array
+
     with Image.open(path) as im:
-        return np.array(ImageOps.exif_transpose(im).convert("RGB"))
+        return rgb_array(ImageOps.exif_transpose(im))
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:
@@ -364,6 +374,19 @@ class PhotosSummary:
         return self.split.root / f"{self.split.name}-sources-{self.split.split}.json"
 
 
+def _check_out_dir(input_dir: Path, out: Path, name: str, split: str) -> None:
+    """Refuse an output folder that would spoil a dataset or the photos: the photo folder itself
+    (its split folder would be read as one more person next time), or one holding another dataset's
+    annotations for this split (two annotation files: the layout is ambiguous)."""
+    if out.resolve() == input_dir.resolve():
+        raise PonaError(f"{out}: the output folder is the photo folder; its {split}/ folder would be read as one "
+                        "more person next time: choose another folder")
+    others = sorted(p.name for p in out.glob(f"*-annotation-{split}.csv") if p.name != f"{name}-annotation-{split}.csv")
+    if others:
+        raise PonaError(f"{out} already holds a dataset ({', '.join(others)}): choose an empty folder, "
+                        f"or --name {others[0].split('-annotation-')[0]} to rewrite that one")
+
+
 def from_photos(
     input_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -376,6 +399,7 @@ def from_photos(
     margin: float = 0.15,
     pad="edge",
     progress: bool = False,
+    poses: str | os.PathLike | None = None,
 ) -> PhotosSummary:
     """A folder of photos -> a PATN-layout dataset of fitted person images with estimated keypoints.
 
@@ -399,6 +423,9 @@ def from_photos(
         preset: "market" (128x64), "fashion" (256x176) or an (H, W) size.
         estimator: a :class:`~pona.data.estimators.PoseEstimator`; default MediaPipe (created here
             and closed at the end).
+        poses: a folder of existing pose files (any format :func:`~pona.data.posefile.read_pose`
+            reads) to use instead of the estimator: for ``INPUT/a/b.jpg``, ``POSES/a/b.json`` or
+            ``POSES/a/b_keypoints.json`` (OpenPose's name); a photo without one is skipped.
     """
     from .estimators import get_estimator  # MediaPipe is imported only when no estimator is given
 
@@ -410,12 +437,15 @@ def from_photos(
     if not re.fullmatch(r"[A-Za-z0-9_.]+", name):
         raise PonaError(f"dataset name must be letters, digits, '_' or '.', got {name!r}")
     input_dir, out = Path(input_dir), Path(out_dir)
-    photos = find_photos(input_dir, person_sep)
+    _check_out_dir(input_dir, out, name, split)
+    # an output folder inside the photo folder: its images (of an earlier run) are no photos
+    photos = [(p, who) for p, who in find_photos(input_dir, person_sep) if out.resolve() not in p.resolve().parents]
     if not photos:
         raise DataError(f"{input_dir}: no photos ({', '.join(PHOTO_SUFFIXES)}) found")
     make_pairs({}, pairs)  # reject a bad pairs option before the slow part
 
-    own_estimator = estimator is None
+    pose_files = None if poses is None else _PoseFiles(Path(poses))
+    own_estimator = estimator is None and pose_files is None
     if own_estimator:
         estimator = get_estimator("mediapipe")
     summary = PhotosSummary(Split(out, name, split), size)
@@ -431,7 +461,10 @@ def from_photos(
                 summary.skipped.append((rel, f"cannot read image: {e}"))
                 continue
             try:
-                keypoints = estimator(image)
+                keypoints = pose_files.read(path.relative_to(input_dir), image) if pose_files else estimator(image)
+            except DataError as e:  # a pose file's problem, one line naming it
+                summary.skipped.append((rel, str(e)))
+                continue
             except Exception as e:  # one bad photo must not stop a folder; the reason is reported
                 summary.skipped.append((rel, f"pose estimator failed: {type(e).__name__}: {e}"))
                 continue
@@ -471,6 +504,28 @@ def from_photos(
     with atomic_path(summary.manifest) as tmp:
         tmp.write_text(_manifest_json(size, input_dir, manifest, skipped))
     return summary
+
+
+class _PoseFiles:
+    """The ``poses`` folder of :func:`from_photos`: a photo's pose from its file, not an estimator."""
+
+    def __init__(self, root: Path):
+        if not root.is_dir():
+            raise DataError(f"{root}: pose folder not found")
+        self.root = root
+
+    def read(self, rel: Path, image: np.ndarray) -> np.ndarray:
+        from .posefile import read_pose
+
+        base = self.root / rel.parent
+        for candidate in (base / f"{rel.stem}.json", base / f"{rel.stem}_keypoints.json"):
+            if candidate.is_file():
+                pose = read_pose(candidate, image_size=image.shape[:2])
+                if pose.image_size != tuple(image.shape[:2]):
+                    raise DataError(f"{candidate}: the pose refers to a {pose.image_size[0]}x{pose.image_size[1]} "
+                                    f"image, the photo is {image.shape[0]}x{image.shape[1]}")
+                return pose.keypoints
+        raise DataError(f"no pose file {rel.stem}.json or {rel.stem}_keypoints.json in {base}")
 
 
 def _manifest_json(size, input_dir, photos: list[dict], skipped: list[dict]) -> str:
