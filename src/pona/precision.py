@@ -55,6 +55,29 @@ class Precision:
         return f"{self.label} ({self.reason})"
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str | torch.device, setting: str = "device") -> torch.device:
+    """``torch.device(device)``, refused in one line (naming ``setting``) when torch does not know
+    the name, pona does not run there, or this machine lacks it (CUDA on a CPU-only build)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise PonaError(f"{setting} {device!r}: unknown device; use cpu, cuda or cuda:N") from None
+    if dev.type not in DEVICE_TYPES:
+        raise PonaError(f"{setting} {device!r}: pona runs on {', '.join(DEVICE_TYPES)} only")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise PonaError(f"{setting} {device!r}: CUDA is not available here (torch {torch.__version__}, {build}); use cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise PonaError(f"{setting} {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise PonaError(f"{setting} {device!r}: MPS is not available here; use cpu")
+    return dev
+
+
 @functools.cache
 def cpu_features() -> frozenset[str]:
     """Which of ``CPU_FEATURES`` this CPU has.

@@ -22,6 +22,28 @@ def parse_size(value: str | None) -> tuple[int, int] | None:
         h, w = (int(v) for v in value.lower().split("x"))
     except ValueError:
         raise click.BadParameter(f"expected HEIGHTxWIDTH such as 256x176, got {value!r}") from None
+    if h < 1 or w < 1:
+        raise click.BadParameter(f"height and width must be positive, got {value!r}")
+    return h, w
+
+
+MAX_MODEL_SIDE = 1024  # 4x the paper's 256x176; above it attention over (H/4 * W/4)^2 pairs exceeds a GPU
+
+
+def parse_model_size(value: str | None, option: str = "--size") -> tuple[int, int] | None:
+    """parse_size for a generator's input: both sides multiples of 4 (two stride-2 convs), at most
+    MAX_MODEL_SIDE. Raises PonaError naming ``option`` (one line, also from a click callback)."""
+    try:
+        size = parse_size(value)
+    except click.BadParameter as e:
+        raise PonaError(f"{option} {value}: {e.message}") from None
+    if size is None:
+        return None
+    h, w = size
+    if h % 4 or w % 4:
+        raise PonaError(f"{option} {value}: height and width must be multiples of 4 (the generator halves them twice)")
+    if max(h, w) > MAX_MODEL_SIDE:
+        raise PonaError(f"{option} {value}: at most {MAX_MODEL_SIDE} pixels a side")
     return h, w
 
 
@@ -58,8 +80,22 @@ def main(argv=None):
         e.show()
         sys.exit(e.exit_code)
     except PonaError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {one_line(e)}", err=True)
         sys.exit(2)
+
+
+def one_line(error: Exception) -> str:
+    """The message of ``error`` as one line. A DataLoader worker's error reaches us re-raised as
+    "Caught DataError in DataLoader worker process 0. Original Traceback ...": its own message is
+    the traceback's last line, after the exception's class name."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if "DataLoader worker" in lines[0] and len(lines) > 1:
+        last = lines[-1]
+        name, sep, message = last.partition(": ")
+        return message if sep and name.rsplit(".", 1)[-1].endswith("Error") else last
+    return " ".join(line.strip() for line in lines)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ def data():
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
 @click.option("--size", help="Image size HxW every image must have (default: the most common size).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (every problem).")
+@click.option("--deep", is_flag=True, help="Decode every image (slow); by default headers and end markers are read.")
 @click.option("--max-per-kind", default=10, show_default=True, type=click.IntRange(0),
               help="Problems listed per kind in the text report.")
-def check(directory, split, size, as_json, max_per_kind):
+def check(directory, split, size, as_json, deep, max_per_kind):
     """Validate a dataset: counts, missing images, wrong sizes, malformed rows (file:line), ...
 
     Exit status 0 if the dataset is usable (warnings allowed), 2 if it has errors.
@@ -34,7 +35,7 @@ def check(directory, split, size, as_json, max_per_kind):
     from ..data.validate import validate
 
     splits = ("train", "test") if split == "all" else (split,)
-    report = validate(directory, splits, parse_size(size))
+    report = validate(directory, splits, parse_size(size), deep=deep)
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.format(max_per_kind))
     return 0 if report.ok else 2
 
@@ -57,7 +58,9 @@ def prepare_deepfashion(raw, splits_dir, out, annotations_dir, highres, quality,
     Example: pona data prepare-deepfashion --raw ~/inshop --splits-dir lists --annotations-dir lists --out data/fashion
     """
     from ..data.prepare import prepare_deepfashion as prepare
+    from ..fileio import check_output_dir
 
+    check_output_dir(out, "--out")
     r = prepare(raw, splits_dir, out, annotations_dir, highres, quality, overwrite)
     for split in r.written:
         line = f"{split}: wrote {r.written[split]} images to {r.out / split}"

@@ -33,7 +33,9 @@ def demo(out, minutes, pretrained, scene, preset, train_ids, test_ids, poses, ev
     Example: pona demo --minutes 10   (or: pona demo --pretrained, about a minute)
     """
     from ..demo import DemoOptions, run_demo
+    from ..fileio import check_output_dir
 
+    check_output_dir(out, "--out")
     result = run_demo(DemoOptions(out=Path(out), minutes=minutes, pretrained=pretrained, scene=scene, preset=preset,
                                   train_ids=train_ids, test_ids=test_ids, poses=poses, eval_pairs=eval_pairs,
                                   seed=seed, precision=precision, overrides=tuple(overrides)))

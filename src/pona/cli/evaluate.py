@@ -40,8 +40,27 @@ def evaluate(generated, data_dir, protocol, split, pairs, weights_dir, estimator
     from ..metrics.evaluate import copy_condition_images
     from ..metrics.evaluate import evaluate as run
 
+    from ..fileio import check_output_dir, check_output_file
+
     if not generated and not copy_baseline:
         raise click.UsageError("give --generated (or --copy-baseline)")
+    # the outputs are checked before any metric is computed: a bad name must not cost the whole run
+    if json_out:
+        check_output_file(json_out, "--json", (".json",))
+    if md_out:
+        check_output_file(md_out, "--markdown", (".md", ".markdown"))
+    if copy_baseline and generated:
+        check_output_dir(generated, "--generated")
+    if cache_dir:
+        check_output_dir(cache_dir, "--cache-dir")
+    from ..precision import check_device
+
+    check_device(device, "--device")
+    if estimator != "none" and protocol != "modern":
+        from ..data.estimators import available_estimators
+
+        if estimator not in available_estimators():  # a typo must not silently drop PCKh
+            raise PonaError(f"--estimator {estimator!r}: unknown; available: {', '.join(available_estimators())}, or none")
     with tempfile.TemporaryDirectory(prefix="pona-copy-") as tmp:
         if copy_baseline:
             generated = generated or tmp

@@ -10,13 +10,17 @@ import functools
 import click
 
 from . import cli
+from .pose import READ_FORMATS
 
 
 def pick_device(device: str) -> str:
     import torch
 
+    from ..precision import check_device
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    check_device(device, "--device")  # before the checkpoint loads: one line for tpu, or cuda without CUDA
     return device
 
 
@@ -56,16 +60,38 @@ def quiet_native_logs(f):
     return wrapper
 
 
-def _load_inputs(model, image, source_pose, pose):
+def refuse_overwriting_input(path, option, *outputs) -> None:
+    """A photo the user gave is never replaced by an output: refuse ``--out`` naming the input file."""
+    import os
+
+    from ..errors import PonaError
+
+    for out, out_option in outputs:
+        if out and os.path.exists(out) and os.path.samefile(path, out):
+            raise PonaError(f"{out_option} {out} is the input {option}: choose another output file")
+
+
+def _load_inputs(model, image, source_pose, pose, **pose_options):
     from ..data.photos import read_photo
     from ..inference import load_pose
 
     arr = read_photo(image)  # upright by its EXIF orientation, like the pose estimator sees it
     src = load_pose(source_pose, model.estimator) if source_pose else None
-    return arr, src, load_pose(pose, model.estimator)
+    # a target pose file without its own image size refers to the condition photo's frame
+    return arr, src, load_pose(pose, model.estimator, image_size=arr.shape[:2], **pose_options)
 
 
-POSE_HELP = "pose JSON, annotations.csv:NAME, or a photo (pose extracted; needs the pose extra)"
+POSE_HELP = ("pose file (pona, OpenPose, COCO or MediaPipe JSON; format detected), annotations.csv:NAME, "
+             "or a photo (pose extracted; needs the pose extra)")
+
+
+def pose_file_options(f):
+    """--pose-format, --person: how to read target pose files of other tools (see pona pose convert)."""
+    f = click.option("--person", type=click.IntRange(min=0),
+                     help="Which person of a target pose file with several (0-based, file order) [default: the largest].")(f)
+    return click.option("--pose-format", type=click.Choice(READ_FORMATS),
+                        help="Format of the target pose file(s) [default: detected from their structure].")(f)
+
 target_frame_option = click.option(
     "--target-frame", default="auto", show_default=True, type=click.Choice(["auto", "condition", "own"]),
     help="Frame of the target pose(s): the condition photo's, or their own image size (framed like the data "
@@ -77,28 +103,31 @@ target_frame_option = click.option(
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="Photo of the person (any size).")
 @click.option("--pose", required=True, help=f"Target pose: {POSE_HELP}.")
 @click.option("--source-pose", help=f"Pose of --image: {POSE_HELP} [default: extracted from --image].")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Generated image (.png).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Generated image (.png, .jpg).")
 @click.option("--show", type=click.Path(dir_okay=False), help="Also write a panel: condition | condition pose | target pose | output.")
 @click.option("--original-frame", is_flag=True, help="Paste the output back into --image's frame (else: model size).")
 @target_frame_option
+@pose_file_options
 @quiet_native_logs
-def transfer(model, image, pose, source_pose, out, show, original_frame, target_frame):
+def transfer(model, image, pose, source_pose, out, show, original_frame, target_frame, pose_format, person):
     """Generate the person of --image in the pose --pose.
 
     Example: pona transfer --checkpoint runs/synth-market --image person.jpg --pose target.json
     --out out.png --show panel.png
     """
-    from ..fileio import atomic_path
+    from ..fileio import IMAGE_FORMATS, check_output_file, save_image
 
-    arr, src, dst = _load_inputs(model, image, source_pose, pose)
+    check_output_file(out, "--out", IMAGE_FORMATS)
+    if show:
+        check_output_file(show, "--show", IMAGE_FORMATS)
+    refuse_overwriting_input(image, "--image", (out, "--out"), (show, "--show"))
+    arr, src, dst = _load_inputs(model, image, source_pose, pose, format=pose_format, person=person)
     t = model.transfer_detailed(arr, src, dst, target_frame=target_frame)
     result = t.in_original_frame() if original_frame else t.output
-    with atomic_path(out) as tmp:
-        result.save(tmp, format="PNG")
+    save_image(result, out)
     click.echo(f"wrote {out} ({result.width}x{result.height})")
     if show:
-        with atomic_path(show) as tmp:
-            t.panel().save(tmp, format="PNG")
+        save_image(t.panel(), show)
         click.echo(f"wrote {show} (condition | condition pose | target pose | output)")
 
 
@@ -107,15 +136,18 @@ def transfer(model, image, pose, source_pose, out, show, original_frame, target_
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="Photo of the person (any size).")
 @click.option("--source-pose", help=f"Pose of --image: {POSE_HELP} [default: extracted].")
 @click.option("--poses", required=True, type=click.Path(exists=True),
-              help="A JSON list of poses, a folder of pose JSONs (sorted), or a folder of frames (poses extracted).")
+              help="A JSON list of poses, a folder of pose files (sorted; e.g. OpenPose's *_keypoints.json), "
+                   "or a folder of frames (poses extracted).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="anim.gif, or anim.mp4 (needs OpenCV).")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1, max=120))
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024))
 @click.option("--original-frame", is_flag=True, help="Frames in --image's frame (else: model size).")
 @click.option("--no-skeleton", is_flag=True, help="Only the generated person, no skeleton beside it.")
 @target_frame_option
+@pose_file_options
 @quiet_native_logs
-def animate(model, image, source_pose, poses, out, fps, batch_size, original_frame, no_skeleton, target_frame):
+def animate(model, image, source_pose, poses, out, fps, batch_size, original_frame, no_skeleton, target_frame,
+            pose_format, person):
     """Render a pose sequence as an animation: skeleton | generated person, one frame per pose.
 
     Example: pona animate --checkpoint runs/synth-market --image person.jpg --poses walk.json --out walk.gif
@@ -123,11 +155,13 @@ def animate(model, image, source_pose, poses, out, fps, batch_size, original_fra
     from tqdm import tqdm
 
     from ..data.photos import read_photo
+    from ..fileio import check_output_file
     from ..inference import load_pose, load_pose_sequence, write_animation
 
+    check_output_file(out, "--out", (".gif", ".mp4"))
     arr = read_photo(image)  # upright by its EXIF orientation, like the pose estimator sees it
     src = load_pose(source_pose, model.estimator) if source_pose else None
-    sequence = load_pose_sequence(poses, model.estimator)
+    sequence = load_pose_sequence(poses, model.estimator, format=pose_format, person=person, image_size=arr.shape[:2])
     with tqdm(total=len(sequence), unit="frame", desc="animate") as bar:
         frames = model.animate(arr, src, sequence, batch_size=batch_size, original_frame=original_frame,
                                skeleton=not no_skeleton, target_frame=target_frame,
@@ -152,8 +186,10 @@ def generate(model, data, split, pairs, out, batch_size, workers, legacy_strips,
 
     Example: pona generate --checkpoint runs/synth-market --data data/synth-market --out out/synth-market
     """
+    from ..fileio import check_output_dir
     from ..inference import generate_pairs
 
+    check_output_dir(out, "--out")
     r = generate_pairs(model, data, out, split=split, pairs=pairs, batch_size=batch_size,
                        legacy_strips=legacy_strips, overwrite=overwrite, workers=workers)
     strips = f", {r.strips_added} strips added from existing PNGs" if r.strips_added else ""
@@ -178,7 +214,7 @@ def _parse_point(value: str | None):
 @click.option("--point", help="Target location y,x in --image's pixels.")
 @click.option("--auto", "auto", is_flag=True, help="Pick the target joint that moves farthest (the default without --point).")
 @click.option("--scale", type=click.IntRange(1, 16), help="Panel size / model size [default: panels >= 256 px high].")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure (.png).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure (.png, .jpg).")
 @target_frame_option
 @quiet_native_logs
 def visualize_attention(model, image, pose, source_pose, point, auto, scale, out, target_frame):
@@ -187,15 +223,16 @@ def visualize_attention(model, image, pose, source_pose, point, auto, scale, out
     Example: pona visualize-attention --checkpoint runs/synth-market --image person.jpg --pose target.json
     --auto --out attention.png
     """
-    from ..fileio import atomic_path
+    from ..fileio import IMAGE_FORMATS, check_output_file, save_image
     from ..inference import attention_figure
 
     if point and auto:
         raise click.UsageError("give --point or --auto, not both")
+    check_output_file(out, "--out", IMAGE_FORMATS)
+    refuse_overwriting_input(image, "--image", (out, "--out"))
     arr, src, dst = _load_inputs(model, image, source_pose, pose)
     fig = attention_figure(model, arr, src, dst, point=_parse_point(point), scale=scale, target_frame=target_frame)
-    with atomic_path(out) as tmp:
-        fig.save(tmp, format="PNG")
+    save_image(fig, out)
     click.echo(f"wrote {out} ({fig.width}x{fig.height}, {len(model.generator.blocks)} blocks)")
 
 
@@ -212,9 +249,11 @@ def export(checkpoint, fmt, out, opset, attention, no_check):
 
     Example: pona export --checkpoint runs/synth-market --format onnx --out synth-market.onnx
     """
+    from ..fileio import check_output_file
     from ..inference import export_onnx
     from ..models.io import load_generator
 
+    check_output_file(out, "--out", (".onnx",))
     r = export_onnx(load_generator(checkpoint), out, opset=opset, attention=attention, check=not no_check)
     click.echo(f"wrote {r.path} (opset {r.opset}, {r.attention} attention, inputs image, src_maps, dst_maps; dynamic batch)")
     if r.checked:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import cli, parse_size
+from . import cli, parse_model_size, parse_size
 
 
 @cli.command("convert-checkpoint")
@@ -20,7 +20,9 @@ def convert_checkpoint(released, out, image_size, trust_pickle):
     Example: pona convert-checkpoint latest_net_netG.pth pona-fashion.safetensors
     """
     from ..convert import convert_released_checkpoint
+    from ..fileio import check_output_file
 
+    check_output_file(out, "OUT", (".safetensors",))
     model = convert_released_checkpoint(released, out, parse_size(image_size), trust_pickle)
     n = sum(p.numel() for p in model.parameters())
     click.echo(f"wrote {out}: {json.dumps(model.config.to_dict())}, {n:,} parameters")
@@ -58,7 +60,7 @@ def smoke(size, batch, n_blocks):
     from .. import pose
     from ..models import Generator, GeneratorConfig
 
-    h, w = parse_size(size)
+    h, w = parse_model_size(size)
     g = Generator(GeneratorConfig(n_blocks=n_blocks, image_size=(h, w))).eval()
     kp = torch.tensor([[h * (0.2 + 0.6 * j / 17), w / 2] for j in range(pose.NUM_JOINTS)])
     maps = pose.heatmaps(kp, h, w).expand(batch, -1, -1, -1)

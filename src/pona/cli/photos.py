@@ -1,4 +1,4 @@
-"""Own-photo commands: ``pona pose`` (keypoints of one photo) and ``pona data from-photos``."""
+"""Own-photo commands: ``pona pose [estimate]`` (keypoints of one photo) and ``pona data from-photos``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sys
 
 import click
 
-from . import cli, parse_size
+from . import parse_size
 from .data import data
+from .pose import WRITE_FORMATS
+from .pose import pose as pose_group
 
 
 @contextlib.contextmanager
@@ -70,20 +72,29 @@ def estimator_options(f):
     return f
 
 
-@cli.command()
+@pose_group.command("estimate")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the photo with the skeleton drawn (PNG/JPEG).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the keypoints as a pona pose file.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the keypoints as a pose file.")
+@click.option("--format", "fmt", type=click.Choice(WRITE_FORMATS), default="pona", show_default=True,
+              help="Format of the --json file: openpose feeds other tools (e.g. ControlNet's OpenPose conditioning).")
 @estimator_options
-def pose(image, out, json_path, estimator, visibility, show_logs):
+def pose(image, out, json_path, fmt, estimator, visibility, show_logs):
     """Estimate the 18 COCO-18 keypoints of the person in IMAGE; print them as pona pose JSON.
 
     Example: pona pose photo.jpg --out photo-pose.png --json photo-pose.json
     """
     from ..data.photos import estimate_photo_pose
     from ..data.posefile import Pose, write_pose
+    from ..fileio import IMAGE_FORMATS, check_output_file, save_image
     from ..pose import draw_pose
+    from .infer import refuse_overwriting_input
 
+    if out:
+        check_output_file(out, "--out", IMAGE_FORMATS)
+    if json_path:
+        check_output_file(json_path, "--json", (".csv",) if fmt == "csv" else (".json",))
+    refuse_overwriting_input(image, "IMAGE", (out, "--out"), (json_path, "--json"))
     with _quiet_native_stderr(not show_logs):
         est = _estimator(estimator, visibility)
         try:
@@ -93,9 +104,9 @@ def pose(image, out, json_path, estimator, visibility, show_logs):
     size = photo.shape[:2]
     keypoints = keypoints.round(2)  # 0.01 px is plenty; keeps the JSON short
     if json_path:
-        write_pose(json_path, keypoints, size)
+        write_pose(json_path, keypoints, size, format=fmt)
     if out:
-        draw_pose(photo, keypoints).save(out)
+        save_image(draw_pose(photo, keypoints), out)
     click.echo(json.dumps(Pose(keypoints, size).to_json()))
 
 
@@ -113,8 +124,12 @@ def pose(image, out, json_path, estimator, visibility, show_logs):
 @click.option("--name", default="photos", show_default=True, help="Dataset name in the CSV file names.")
 @click.option("--pad", type=click.Choice(["edge", "white", "black"]), default="edge", show_default=True,
               help="Padding colour: median colour of the crop's border, white or black.")
+@click.option("--poses", "poses_dir", type=click.Path(exists=True, file_okay=False),
+              help="Use existing pose files instead of estimating: POSES/<photo stem>.json or "
+                   "<photo stem>_keypoints.json (OpenPose), any format pona pose convert reads.")
 @estimator_options
-def from_photos(input_dir, out_dir, preset, size, split, pairs, person_sep, name, pad, estimator, visibility, show_logs):
+def from_photos(input_dir, out_dir, preset, size, split, pairs, person_sep, name, pad, poses_dir, estimator,
+                visibility, show_logs):
     """Turn a folder of photos (optionally one sub-folder per person) into a PATN-layout dataset.
 
     Photos that cannot be read or show no person are skipped and listed (stderr and the
@@ -123,12 +138,14 @@ def from_photos(input_dir, out_dir, preset, size, split, pairs, person_sep, name
     Example: pona data from-photos my-photos/ my-dataset/ --preset market
     """
     from ..data.photos import from_photos as run
+    from ..fileio import check_output_dir
 
+    check_output_dir(out_dir, "OUT_DIR")
     with _quiet_native_stderr(not show_logs):
-        est = _estimator(estimator, visibility)
+        est = None if poses_dir else _estimator(estimator, visibility)
         try:
             summary = run(input_dir, out_dir, parse_size(size) or preset, est, split=split, pairs=pairs,
-                          person_sep=person_sep, name=name, pad=pad, progress=True)
+                          person_sep=person_sep, name=name, pad=pad, progress=True, poses=poses_dir)
         finally:
             getattr(est, "close", lambda: None)()
     h, w = summary.size

@@ -31,8 +31,12 @@ def augment(data, portion, checkpoint, out, seed, batch_size, device, test_from)
 
     Example: pona reid augment --data market_data --portion 0.2 --checkpoint runs/market --out reid-p0.2
     """
+    from ..fileio import check_output_dir
+    from ..precision import check_device
     from ..reid.augment import augment_market
 
+    check_output_dir(out, "--out")
+    check_device(device, "--device")
     r = augment_market(data, portion, checkpoint, out, seed, batch_size, device, test_from)
     click.echo(f"{r.identities} identities, {r.original} training images: kept {r.kept} "
                f"({out}/reduced), generated {r.generated} ({out}/augmented), manifest {out}/manifest.json, "
@@ -60,8 +64,12 @@ def train(data, out, backbone, epochs, batch_size, lr, size, weights, no_pretrai
 
     Example: pona reid train --data reid-p0.2/augmented --out runs/reid-aug-0.2 --backbone small --epochs 30
     """
+    from ..fileio import check_output_dir
+    from ..precision import check_device
     from ..reid.train import ReIDTrainConfig, train_reid
 
+    check_output_dir(out, "--out")
+    check_device(device, "--device")
     config = ReIDTrainConfig(backbone=backbone, epochs=epochs, batch_size=batch_size, lr=lr,
                              image_size=parse_size(size), seed=seed)
     r = train_reid(data, out, config, weights, not no_pretrained, device, max_steps, workers)
@@ -89,8 +97,10 @@ def evaluate(checkpoint, data, distance, exclude_distractors, ap, no_flip, batch
 
     Example: pona reid evaluate --checkpoint runs/reid-aug-0.2 --data reid-p0.2/augmented
     """
+    from ..precision import check_device
     from ..reid.evaluate import evaluate_market
 
+    check_device(device, "--device")
     junk = (-1, 0) if exclude_distractors else (-1,)
     r = evaluate_market(checkpoint, data, distance, batch_size, device, not no_flip, junk, ap)
     if as_json:

@@ -21,6 +21,25 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse in one line a port another server holds, before the model loads (uvicorn would
+    print the banner, then exit 3 with its own log lines). Port 0 lets the OS pick: always free."""
+    import socket
+
+    from ..errors import PonaError
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as e:
+            raise PonaError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}); "
+                            "is another server running there? Choose another --port") from None
+
+
 @cli.command()
 @click.option("--checkpoint", required=True, type=str, help="Generator checkpoint (file or run directory); 'pretrained' (studio, 64x44) or 'pretrained-market' (street, 128x64): the ones packaged with pona.")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="PATN-layout dataset to pick people and poses from.")
@@ -50,6 +69,10 @@ def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_es
         click.secho(f"WARNING: binding to {host}: anyone who can reach this machine on port {port} can use the app "
                     "(and its CPU). It has no authentication. Use --host 127.0.0.1 unless you mean it.",
                     fg="red", bold=True, err=True)
+    from ..precision import check_device
+
+    check_device(device, "--device")  # before the model loads and the banner shows
+    check_port_free(host, port)
     limits = UploadLimits(max_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_upload_megapixels * 1e6))
     app = create_app(checkpoint, data_dir, estimator=None if no_pose_estimator else "auto", device=device,
                      limits=limits, split=split, precision=precision)

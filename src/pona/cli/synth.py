@@ -28,10 +28,14 @@ def synth(out, preset, train_ids, test_ids, poses, pairs_per_id, seed, workers, 
     Example: pona data synth data/synth --preset market --train-ids 100 --test-ids 20 --poses 6 --seed 0
     """
     from ..data.synth import montage, write_dataset
+    from ..fileio import IMAGE_FORMATS, check_output_dir, check_output_file, save_image
 
+    check_output_dir(out, "OUT")
+    if montage_path:  # checked before rendering: a bad name must not cost the whole dataset's time
+        check_output_file(montage_path, "--montage", IMAGE_FORMATS)
     summary = write_dataset(out, preset, train_ids, test_ids, poses, seed, pairs_per_id,
                             workers=workers, overwrite=overwrite, png_level=png_level)
     click.echo(str(summary))
     if montage_path:
-        montage(out, rows=min(4, train_ids), cols=min(4, poses)).save(montage_path)
+        save_image(montage(out, rows=min(4, train_ids), cols=min(4, poses)), montage_path)
         click.echo(f"wrote {montage_path}")

@@ -51,6 +51,9 @@ def train(config_name, data, out, resume, overwrite, max_minutes, max_iterations
     if print_config:
         click.echo(config.to_yaml(), nl=False)
         return
+    from ..fileio import check_output_dir
+
+    check_output_dir(out, "--out")
     env = distributed.setup(config.run.device)
     if not env.is_main:
         logging.getLogger("pona").setLevel(logging.WARNING)

@@ -14,11 +14,26 @@ from ..pose import flip_keypoints, heatmaps
 from .layout import find_split, read_annotations, read_pairs
 
 
+def rgb_array(im: Image.Image) -> np.ndarray:
+    """Any Pillow image -> (H, W, 3) uint8 RGB. Pillow's own ``convert("RGB")`` clips 16- and
+    32-bit grey (I;16, I) to 255 and float (F) to 0..1, so a 16-bit PNG came out all white:
+    those are scaled to 8 bits here; every other mode (L, LA, P, CMYK, RGBA, ...) converts as usual."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        grey = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
+    elif im.mode == "F":
+        grey = np.asarray(im, dtype=np.float64)
+        grey = grey * 255.0 if np.nanmax(grey, initial=0.0) <= 1.0 else grey  # [0, 1] floats, or 0..255
+    else:
+        return np.array(im.convert("RGB"))
+    grey = np.nan_to_num(grey, nan=0.0).clip(0, 255).round().astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 RGB."""
     try:
         with Image.open(path) as im:
-            return np.array(im.convert("RGB"))
+            return rgb_array(im)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot read image: {e}") from None
 

@@ -1,7 +1,7 @@
 """Validate a PATN-layout dataset before anything trains or evaluates on it.
 
-``validate`` reads every CSV row and every image header (not the pixels, so 50k images take
-seconds) and collects *all* problems, each as a typed record naming ``file:line``; it never stops
+``validate`` reads every CSV row and every image header and last KiB (whether the file was cut
+short; not the pixels, so 50k images take seconds; ``deep=True`` decodes them all) and collects *all* problems, each as a typed record naming ``file:line``; it never stops
 at the first. ``check_dataset`` raises :class:`InvalidDatasetError` with the formatted report when
 there is any error; training and evaluation call it first, ``pona data check`` prints the report.
 
@@ -239,13 +239,34 @@ def _read_split(root: Path, split: str, problems: list[Problem]) -> _Split:
     return s
 
 
-def _image_size(path: Path) -> tuple[int, int] | str:
-    """(H, W) from the file's header only, or the reason it cannot be read."""
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every whole PNG ends with
+JPEG_END = b"\xff\xd9"  # EOI; some writers pad after it, hence a search of the last KiB
+TAIL_BYTES = 1024
+
+
+def _truncated(path: Path, fmt: str | None) -> bool:
+    """A PNG or JPEG file cut short (an interrupted copy or download), told from its last bytes
+    alone: the header still gives the full size, and only decoding would notice otherwise."""
+    if fmt not in ("PNG", "JPEG"):
+        return False
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - TAIL_BYTES))
+        tail = f.read()
+    return not tail.endswith(PNG_END) if fmt == "PNG" else JPEG_END not in tail
+
+
+def _image_size(path: Path, deep: bool = False) -> tuple[int, int] | str:
+    """(H, W) from the file's header and its last bytes (``deep``: every pixel decoded), or the
+    reason it cannot be read."""
     try:
         with Image.open(path) as im:
             w, h = im.size
+            if _truncated(path, im.format):
+                return f"the file is cut short (no {im.format} end marker): re-copy it"
+            if deep:
+                im.load()
         return h, w
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         return str(e) or type(e).__name__
 
 
@@ -260,13 +281,15 @@ def _keypoint_problems(kp: np.ndarray, height: int, width: int) -> list[str]:
     return bad
 
 
-def validate(root: str | os.PathLike, splits=SPLITS, image_size: tuple[int, int] | None = None) -> Report:
+def validate(root: str | os.PathLike, splits=SPLITS, image_size: tuple[int, int] | None = None,
+             deep: bool = False) -> Report:
     """Check a PATN-layout dataset and return every problem found (see the module docstring).
 
     Args:
         root: the dataset directory (``train/``, ``test/``, ``<name>-annotation-<split>.csv``, ...).
         splits: which splits to check, a subset of ("train", "test").
         image_size: (H, W) every image must have; None infers it as the most common size.
+        deep: decode every image (slow); by default only headers and end markers are read.
     """
     root = Path(root)
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
@@ -286,7 +309,7 @@ def validate(root: str | os.PathLike, splits=SPLITS, image_size: tuple[int, int]
         if s.image_dir is not None:
             for name in s.annotations:
                 if name in s.images:
-                    sizes[split, name] = _image_size(s.image_dir / name)
+                    sizes[split, name] = _image_size(s.image_dir / name, deep)
     inferred = image_size is None
     if inferred:
         common = Counter(v for v in sizes.values() if isinstance(v, tuple)).most_common(1)

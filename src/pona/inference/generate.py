@@ -63,6 +63,20 @@ def _save(image: Image.Image, path: Path, **kwargs) -> None:
         image.save(tmp, **kwargs)  # the format is given: the temporary name ends in .tmp
 
 
+def image_complete(path: Path) -> bool:
+    """True if ``path`` is a whole image: a file cut short (a disk filled, a copy interrupted) is
+    regenerated on resume, not counted as done. For a PNG, Pillow's ``verify`` checks the chunks'
+    CRCs to the end without decoding the pixels; other formats (the JPEG strips) are decoded."""
+    if not path.is_file():
+        return False
+    try:
+        with Image.open(path) as im:
+            im.verify() if im.format == "PNG" else im.load()
+    except Exception:  # Pillow raises many types for a damaged file (OSError, SyntaxError, struct.error, ...)
+        return False
+    return True
+
+
 def _collate(items: list[dict]) -> dict:
     # Keep names as lists; stack the tensors the generator and the strips need.
     keys = ("source_image", "target_image", "source_keypoints", "target_keypoints", "source_maps", "target_maps")
@@ -89,7 +103,7 @@ def generate_pairs(model, data: str | os.PathLike, out: str | os.PathLike, split
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    has = lambda name: (out / name).is_file()  # noqa: E731
+    has = lambda name: image_complete(out / name)  # noqa: E731
     todo = [i for i, p in enumerate(dataset.pairs) if overwrite or not has(output_name(*p))]
     # Pairs whose PNG is there but not the strip: the strip is made from the PNG, no forward pass.
     strips_only = [i for i, p in enumerate(dataset.pairs)

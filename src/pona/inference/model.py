@@ -26,7 +26,7 @@ from ..data.posefile import Pose
 from ..errors import DataError, PonaError
 from ..models.io import load_generator
 from ..pose import NUM_JOINTS, heatmaps
-from ..precision import Precision, autocast, resolve_precision, to_layout
+from ..precision import Precision, autocast, check_device, resolve_precision, to_layout
 from .panels import animation_frame, as_image, transfer_panel
 from .poses import Estimator, LazyEstimator
 
@@ -115,7 +115,7 @@ class PoNA:
     def __init__(self, generator: torch.nn.Module, device: str | torch.device = "cpu",
                  sigma: float = 6.0, quantize: bool = False, estimator: Estimator | None = None,
                  precision: str | Precision = "fp32"):
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.precision = precision if isinstance(precision, Precision) else resolve_precision(precision, self.device)
         self.generator = to_layout(generator.to(self.device), self.precision).eval()
         log.info("generator on %s, precision %s", self.device, self.precision)

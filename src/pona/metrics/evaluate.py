@@ -111,8 +111,10 @@ def _resolve_estimator(estimator):
     name = estimator or "mediapipe"
     if name == "none":
         return None, "no pose estimator requested"
-    from ..data.estimators import get_estimator
+    from ..data.estimators import available_estimators, get_estimator
 
+    if name not in available_estimators():  # a typo must not silently drop PCKh from the table
+        raise PonaError(f"unknown pose estimator {name!r}; available: {', '.join(available_estimators())}, or none")
     try:
         return get_estimator(name), name
     except (PonaError, ImportError) as e:

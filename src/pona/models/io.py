@@ -51,8 +51,41 @@ def read_metadata(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: not a safetensors file ({e}). A released .pth? Run `pona convert-checkpoint` first.") from e
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a pona generator checkpoint (format={meta.get('format')!r})")
-    meta["config"] = json.loads(meta["config"])
+    if "config" not in meta:
+        raise CheckpointError(f"{path}: the header has no generator config; re-save it with pona (save_generator)")
+    try:
+        meta["config"] = json.loads(meta["config"])
+    except ValueError as e:
+        raise CheckpointError(f"{path}: the generator config in the header is not JSON ({e})") from None
+    if not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path}: the generator config in the header is not a JSON object")
     return meta
+
+
+def parameter_count(config: GeneratorConfig) -> int:
+    """Parameters of the generator ``config`` describes, counted without allocating them."""
+    from . import build_generator
+
+    with torch.device("meta"):  # shapes only: a config asking for terabytes costs nothing here
+        return sum(p.numel() for p in build_generator(config).parameters())
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits(config: GeneratorConfig, source: str) -> None:
+    """Refuse, before allocating, a generator whose fp32 weights alone exceed this machine's RAM."""
+    need = 4 * parameter_count(config)
+    have = physical_memory()
+    if have is not None and need > have:
+        raise CheckpointError(f"{source}: the generator (ngf={config.ngf}, n_blocks={config.n_blocks}) needs "
+                              f"{need / 2**30:,.1f} GiB for its weights alone, more than this machine's "
+                              f"{have / 2**30:,.1f} GiB of memory")
 
 
 # The checkpoints packaged with pona (pona/assets, made by benchmarks/pretrain.py), by the name that
@@ -97,7 +130,8 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
     try:
         config = GeneratorConfig.from_dict(meta["config"])
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: invalid config in checkpoint: {e}") from e
+        raise CheckpointError(f"{path}: invalid config in checkpoint: {e}") from None
+    check_fits(config, str(path))
     model = build_generator(config)
     load_strict(model, load_file(str(path)), str(path))
     return model.to(device).eval()

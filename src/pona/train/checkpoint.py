@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 FORMAT = "pona-train-state"
 VERSION = 1
 STATE_RE = re.compile(r"state-(\d+)\.pt")
+# what Trainer._load reads; a state without one of them is treated like a damaged file
+REQUIRED_KEYS = ("iteration", "config", "models", "optimizers", "schedulers", "scaler", "ranks", "best")
+MODEL_KEYS = ("generator", "appearance_d", "pose_d")
 
 
 def state_path(directory: str | os.PathLike, iteration: int) -> Path:
@@ -82,11 +85,17 @@ def load_state(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path}: cannot read training state ({type(e).__name__}: {e})") from e
+        first = (str(e).strip().splitlines() or [""])[0]  # torch's messages run to many lines
+        raise CheckpointError(f"{path}: cannot read training state ({type(e).__name__}: {first})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a pona training state")
     if state.get("version") != VERSION:
         raise CheckpointError(f"{path}: training state version {state.get('version')}, this pona reads {VERSION}")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete training state, missing {', '.join(missing)}")
+    if not isinstance(state["models"], dict) or not all(k in state["models"] for k in MODEL_KEYS):
+        raise CheckpointError(f"{path}: incomplete training state, models must hold {', '.join(MODEL_KEYS)}")
     return state
 
 
@@ -97,12 +106,16 @@ def load_latest(directory: str | os.PathLike) -> dict | None:
     errors = []
     for _, path in reversed(states):
         try:
-            return load_state(path)
+            state = load_state(path)
         except CheckpointError as e:
-            log.warning("skipping damaged checkpoint: %s", e)
             errors.append(str(e))
+            continue
+        for error in errors:  # warned only when there is a good one to fall back to: else one error line
+            log.warning("skipping damaged checkpoint: %s", error)
+        return state
     if errors:
-        raise CheckpointError(f"{directory}: no readable training state: {'; '.join(errors)}")
+        raise CheckpointError(f"{directory}: no readable training state ({len(errors)} file(s) damaged); "
+                              f"newest: {errors[0]}")
     return None
 
 

@@ -14,6 +14,7 @@ ints are accepted where floats are expected, nothing else is converted silently.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import types
 import typing
@@ -234,6 +235,8 @@ def _coerce(value, tp, key: str, where: str, from_text: bool):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if not math.isfinite(value):  # nan slips through every "<= 0" check below and trains to nan
+            raise ConfigError(f"{where}: {key} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -319,6 +322,11 @@ def read_yaml(path: str | os.PathLike) -> dict:
             return yaml.safe_load(f) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                          "expected a YAML config") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def load_config(name_or_path: str | os.PathLike, overrides=()) -> TrainConfig:

@@ -36,9 +36,11 @@ class Env:
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """"auto" -> cuda:<local_rank> when CUDA is available, else cpu; otherwise torch.device(name)."""
+    from ..precision import check_device
+
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
+    device = check_device(name, "run.device")
     if device.type == "cuda" and device.index is None:
         device = torch.device(f"cuda:{local_rank}")
     return device

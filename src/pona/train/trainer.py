@@ -35,11 +35,11 @@ import contextlib
 import copy
 import logging
 import math
-import shutil
 import signal
 import threading
 import time
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ from ..errors import DataError, PonaError
 from ..models import build_generator
 from ..models.config import DiscriminatorConfig
 from ..models.discriminator import Discriminator
-from ..models.io import load_strict, save_generator
+from ..models.io import check_fits, load_strict, save_generator
 from ..precision import Precision, autocast, resolve_precision, to_layout
 from . import checkpoint, distributed
 from .config import ConfigError, TrainConfig
@@ -60,12 +60,11 @@ from ..metrics.psnr import l1_legacy, psnr
 from ..metrics.ssim import ssim_legacy
 from .monitor import MetricsLog, image_grid, save_png, truncate_metrics
 from .pool import ImagePool
+from .rundir import RunLock, clear_run_dir, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
 NETS = ("generator", "appearance_d", "pose_d")
-RUN_FILES = ("config.yaml", "generator.safetensors", "generator-best.safetensors", "metrics.jsonl")
-RUN_DIRS = ("checkpoints", "samples", "tensorboard")
 LOSS_KEYS = ("g_gan", "g_l1", "g_perc", "g_total", "d_appearance", "d_pose")
 
 
@@ -146,13 +145,6 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
                             f"or --overwrite to start again (or choose another --out)")
 
 
-def clear_run_dir(run_dir: Path) -> None:
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-    for name in RUN_DIRS:
-        shutil.rmtree(run_dir / name, ignore_errors=True)
-
-
 def load_run_config(run_dir, overrides=()) -> TrainConfig:
     """The config.yaml saved in a run directory, with ``section.key=value`` overrides."""
     from .config import apply_overrides, from_dict, read_yaml
@@ -213,11 +205,25 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, run_dir, resume: bool = False, overwrite: bool = False):
+        self._lock = None
+        try:
+            self._setup(config, run_dir, resume, overwrite)
+        except BaseException:
+            if self._lock is not None:  # a run that never started frees its directory at once
+                self._lock.release()
+            raise
+
+    def _setup(self, config: TrainConfig, run_dir, resume: bool, overwrite: bool) -> None:
         cfg = self.config = config
         self.run_dir = Path(run_dir)
         self.env = env = distributed.setup(cfg.run.device)
         self.device = env.device
+        if env.is_main:  # before anything reads or clears the run directory: one run at a time
+            self._lock = RunLock(self.run_dir).acquire()
+            weakref.finalize(self, self._lock.release)  # at exit, or when this trainer is dropped
         prepare_run_dir(self.run_dir, resume, overwrite)
+        if env.is_main:
+            remove_stale_temporaries(self.run_dir)
         self._check_options()
         self.precision = self._resolve_precision()
 
@@ -304,6 +310,13 @@ class Trainer:
             raise ConfigError(f"run.recompute_blocks applies to the PoNA generator, not model.arch={cfg.model.arch}")
         if cfg.data.root is None:
             raise ConfigError("no dataset: set data.root (`pona train --data DIR`)")
+        if Path(cfg.data.root).resolve() == self.run_dir.resolve():
+            raise ConfigError(f"the run directory {self.run_dir} is the dataset directory (data.root): "
+                              "choose another --out, the run's files must not mix with the data")
+        try:
+            check_fits(cfg.model, "model")
+        except PonaError as e:
+            raise ConfigError(str(e)) from None
 
     def _resolve_precision(self) -> Precision:
         """run.amp and run.channels_last on this device (pona.precision: bf16 only where native)."""
