@@ -341,6 +341,8 @@ def test_oversized_request_body_is_refused_before_it_is_parsed(env):
     ("target_pose", json.dumps({"keypoints": [[1, 2]] * 18, "image_size": [0, 5]}), "'image_size' must be"),
     ("target_pose", json.dumps([1, 2, 3]), "expected an object with 'keypoints'"),
     ("source_pose", "[]", "source_pose: expected an object"),
+    ("target_pose", "[" * 5000, "nested too deeply"),
+    ("target_pose", json.dumps({"people": []}), "target_pose: 'people' is empty"),
 ])
 def test_bad_pose_json_is_a_422_naming_the_field(client, field, value, message):
     data = {"condition_name": "person0.png", "target_name": "person1.png", field: value}
@@ -348,6 +350,16 @@ def test_bad_pose_json_is_a_422_naming_the_field(client, field, value, message):
         del data["target_name"]
     r = client.post("/api/transfer", data=data)
     assert r.status_code == 422 and message in r.json()["detail"], r.text
+
+
+def test_a_target_pose_in_openpose_json_is_read_like_pona_json(client):
+    target = person_pose(1).astype(float)
+    target[5] = -1
+    flat = [v for (y, x), ok in zip(target, (target >= 0).all(1)) for v in ((x, y, 1.0) if ok else (0, 0, 0))]
+    answers = [client.post("/api/transfer?format=json", data={"condition_name": "person0.png", "target_pose": text})
+               for text in (pose_json(target), json.dumps({"people": [{"pose_keypoints_2d": flat}]}))]
+    assert [r.status_code for r in answers] == [200, 200], answers[1].text
+    assert answers[0].json()["target_pose"] == answers[1].json()["target_pose"]
 
 
 def test_a_pose_sent_as_a_file_gets_a_hint(client):

@@ -1,6 +1,14 @@
-"""A tiny generator checkpoint and a tiny PATN-layout dataset for the web app's tests."""
+"""A tiny generator checkpoint and a tiny PATN-layout dataset for the web app's tests; ``pona serve``
+in a subprocess, and its memory."""
 
+import contextlib
 import io
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -80,3 +88,50 @@ def png(array_or_size, color=(200, 100, 50), fmt="PNG"):
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format=fmt)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def pona_serve(checkpoint, data, *args, timeout=60.0):
+    """``pona serve`` in a subprocess on 127.0.0.1 and a free port: yields (process, base URL);
+    stopped (SIGTERM, then SIGKILL) on exit. Its output goes to a temporary file, shown on failure."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pona = Path(sys.executable).parent / "pona"
+    cmd = [str(pona) if pona.exists() else "pona", "serve", "--checkpoint", str(checkpoint), "--data", str(data),
+           "--no-pose-estimator", "--host", "127.0.0.1", "--port", str(port), *args]
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"pona serve did not start (exit {proc.poll()}):\n{log.read()[-3000:]}")
+                try:
+                    if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            yield proc, url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def memory_mb(pid) -> dict[str, float]:
+    """A process's resident memory now (VmRSS) and at its peak (VmHWM), in MB, from /proc."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024  # kB
+    return out

@@ -50,7 +50,7 @@ def check_port_free(host: str, port: int) -> None:
 @precision_option
 @click.option("--no-pose-estimator", is_flag=True, help="Do not load MediaPipe even if the pose extra is installed.")
 @click.option("--max-upload-mb", default=16.0, show_default=True, type=click.FloatRange(0.01, 1024), help="Largest accepted upload.")
-@click.option("--max-upload-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.01, 1000), help="Largest accepted image.")
+@click.option("--max-upload-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.01, 1000), help="Largest image an upload may declare; an upper bound: at most (32 H) x (32 W) pixels are decoded for an H x W model.")
 def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_estimator, max_upload_mb,
           max_upload_megapixels):
     """Start the web app: pick or upload a person, set a pose, generate, see the attention.
@@ -61,7 +61,7 @@ def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_es
         import uvicorn
 
         from ..web.app import create_app
-        from ..web.uploads import UploadLimits
+        from ..web.uploads import UploadLimits, keep_heap_small
     except ImportError as e:
         raise MissingExtraError(f"pona serve needs the web extra ({e.name} is missing): pip install 'pona[web]'") from None
 
@@ -78,4 +78,7 @@ def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_es
                      limits=limits, split=split, precision=precision)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"pona web app on http://{shown}:{port}  (API docs: /docs, /openapi.json; Ctrl+C stops)")
+    # a process-wide allocator setting, so for the server process only, not for every importer of
+    # create_app: freed upload buffers go back to the OS (web/uploads.py, "memory")
+    keep_heap_small()
     uvicorn.run(app, host=host, port=port, log_level="info")

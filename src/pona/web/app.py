@@ -11,7 +11,9 @@
     GET  /api/attention/{id}        where one target location attends, per PoNA block
     POST /api/animate               frames between two poses, generated in one batch
 
-Errors are JSON ``{"detail": "one line"}`` with a 4xx status; the server keeps running.
+Errors are JSON ``{"detail": "one line"}`` with a 4xx status (503 with Retry-After when too many
+uploads are being decoded); the server keeps running. No message names a server path: the data
+directory, checkpoint, working and home directories are cut from every one.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from ..inference import PoNA
 from . import schemas
 from .dataset import DatasetIndex
 from .service import MAX_FRAMES, WebService, load_default_estimator, png_bytes
-from .uploads import FORMATS, BodyLimitMiddleware, ClientError, UploadLimits, read_limited
+from .uploads import (FORMATS, BodyLimitMiddleware, ClientError, UploadLimits, model_pixel_limit,
+                      read_limited)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; s
             "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 POSE_HELP = ('pose JSON: {"keypoints": [[y, x], ... 18 pairs], "image_size": [H, W]}; -1 = missing joint; '
              "image_size omitted = the condition image's frame")
-ERRORS = {code: {"model": schemas.ErrorDetail} for code in (404, 413, 415, 422, 501)}
+ERRORS = {code: {"model": schemas.ErrorDetail} for code in (404, 413, 415, 422, 501, 503)}
 
 
 def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike | None = None,
@@ -79,7 +82,7 @@ def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike
                               "Every pose answered is in the model's frame (see `/api/skeleton`).")
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes)
-    _add_error_handlers(app)
+    _add_error_handlers(app, _path_scrubber(data_dir, None if isinstance(checkpoint, PoNA) else checkpoint))
     _add_page(app)
     _add_info_routes(app, service)
     _add_generation_routes(app, service)
@@ -88,14 +91,39 @@ def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike
 
 # --- plumbing -----------------------------------------------------------------------------------
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _path_scrubber(*paths):
+    """A function cutting the server's directories out of a message: a file under the data
+    directory keeps its path inside it (``test/x.png``), any other mention becomes ``<server>``."""
+    roots = set()
+    for p in (*paths, os.getcwd(), Path.home()):
+        if p is not None:
+            p = Path(p)
+            p = p if p.is_dir() else p.parent
+            roots.update(str(q) for q in (p, p.absolute(), p.resolve()) if len(str(q)) > 1)
+    roots = sorted(roots, key=len, reverse=True)  # the data directory before the working directory holding it
+
+    def scrub(message: str) -> str:
+        for r in roots:
+            message = message.replace(r + os.sep, "").replace(r, "<server>")
+        return message
+
+    return scrub
+
+
+def _add_error_handlers(app: FastAPI, scrub) -> None:
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError):
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return JSONResponse({"detail": scrub(exc.message)}, status_code=exc.status, headers=exc.headers)
 
-    @app.exception_handler(PonaError)
+    @app.exception_handler(PonaError)  # DataError, CheckpointError, ...: the request's input, one line
     async def pona_error(request: Request, exc: PonaError):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": scrub(str(exc))}, status_code=422)
+
+    @app.exception_handler(MemoryError)
+    async def memory_error(request: Request, exc: MemoryError):
+        log.warning("out of memory answering %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "the server ran out of memory for this request; try a smaller one later"},
+                            status_code=503, headers={"Retry-After": "10"})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -165,7 +193,8 @@ def _add_info_routes(app: FastAPI, service: WebService) -> None:
             pose_estimator=schemas.PoseEstimatorInfo(available=service.estimator is not None,
                                                      message=service.estimator_message),
             limits=schemas.UploadLimitsInfo(max_bytes=service.limits.max_bytes, max_pixels=service.limits.max_pixels,
-                                            formats=list(FORMATS)),
+                                            max_decoded_pixels=model_pixel_limit(service.size),
+                                            decode_slots=service.limits.decode_slots, formats=list(FORMATS)),
         )
 
     @app.get("/api/skeleton", response_model=schemas.Skeleton, tags=["info"])
@@ -189,7 +218,10 @@ def _add_info_routes(app: FastAPI, service: WebService) -> None:
         names = [n for n in service.dataset.names if q in n]
         items = []
         for n in names[offset:offset + limit]:
-            annotated = service.dataset_pose(n)  # in its image's frame
+            try:
+                annotated = service.dataset_pose(n)  # in its image's frame
+            except ClientError:  # its file is gone since the server started: not offered
+                continue
             items.append(schemas.DatasetEntry(name=n, pose=_pose(service.other_frame(annotated.keypoints, annotated.image_size),
                                                                  service.size)))
         return schemas.DatasetPage(dataset=dataset_info(), total=len(names), offset=offset, items=items)
@@ -197,12 +229,16 @@ def _add_info_routes(app: FastAPI, service: WebService) -> None:
     @app.get("/api/dataset/{name}/image", responses={200: {"content": {"image/png": {}}}, **ERRORS}, tags=["dataset"])
     def dataset_image(name: str, fit: bool = Query(False, description="fit to the model's size (PNG)")):
         """One dataset image, by its name in the annotation file."""
-        item = service.dataset_item(name)  # the only way from a name to a file
+        path = service.dataset_file(name)  # the only way from a name to a file
         headers = {"Cache-Control": "max-age=3600"}
         if fit:
             return Response(png_bytes(service.condition(name=name).image), media_type="image/png", headers=headers)
-        media = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
-        return FileResponse(item.path, media_type=media, headers=headers)
+        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        try:
+            data = path.read_bytes()  # dataset images are small; a FileResponse of a file gone meanwhile is a 500
+        except OSError:
+            raise ClientError(404, f"dataset image {name!r} cannot be read from the image folder") from None
+        return Response(data, media_type=media, headers=headers)
 
 
 def _add_generation_routes(app: FastAPI, service: WebService) -> None:

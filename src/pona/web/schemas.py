@@ -40,7 +40,10 @@ class PoseEstimatorInfo(BaseModel):
 
 class UploadLimitsInfo(BaseModel):
     max_bytes: int
-    max_pixels: int
+    max_pixels: int = Field(description="width x height an upload may declare")
+    max_decoded_pixels: int = Field(description="pixels decoded at most, after a JPEG's 1/2-1/8 scaled decoding: "
+                                                "32 times the model's height and width")
+    decode_slots: int = Field(description="uploads decoded at once; past a short queue, 503 with Retry-After")
     formats: list[str]
 
 

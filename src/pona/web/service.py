@@ -20,13 +20,14 @@ from PIL import Image
 from .. import pose as posemod
 from ..data.dataset import to_tensor, to_uint8
 from ..data.estimators import PoseEstimator, get_estimator
-from ..data.photos import Fit, fit_to_size
-from ..data.posefile import Pose, pose_from_json
+from ..data.photos import Fit, fit_to_size, plan_fit
+from ..data.poseformats import detect
+from ..data.posefile import Pose, pose_from_json, pose_from_obj
 from ..errors import PonaError
 from ..inference import PoNA
 from .attention import AttentionStore, pose_guided_maps
 from .dataset import DatasetIndex
-from .uploads import ClientError, UploadLimits, decode_image
+from .uploads import ClientError, DecodeSlots, Upload, UploadLimits, decode_upload
 
 Estimator = PoseEstimator  # (H, W, 3) uint8 -> (18, 2) (y, x) keypoints, or None when nobody is found
 
@@ -63,7 +64,13 @@ class Condition:
     image: np.ndarray              # (H, W, 3) uint8, the model's size
     keypoints: np.ndarray          # (18, 2) (y, x) in the model's frame
     frame: tuple[int, int]         # (h, w) of the image as received
-    fit: Fit | None                # received frame -> model frame; None: received at the model's size
+    fit: Fit | None                # decoded frame -> model frame; None: decoded at the model's size
+    upload: Upload | None = None   # received frame -> decoded frame (uploads are decoded shrunk)
+
+    def to_model(self, keypoints) -> np.ndarray:
+        """Keypoints in the received image's frame -> the model's frame."""
+        kp = np.asarray(keypoints, dtype=np.float64) if self.upload is None else self.upload.to_decoded(keypoints)
+        return kp if self.fit is None else np.asarray(self.fit.apply(kp), dtype=np.float64)
 
 
 class WebService:
@@ -81,6 +88,7 @@ class WebService:
         self.estimator_message = "" if estimator else (estimator_message or "no pose estimator configured")
         self.size = model.image_size  # (H, W)
         self.attention = AttentionStore()
+        self.decode_slots = DecodeSlots(limits.decode_slots, limits.decode_queue)
         self._model_lock = threading.Lock()
         self._estimator_lock = threading.Lock()  # MediaPipe graphs are not safe to share between threads
 
@@ -100,14 +108,18 @@ class WebService:
         return fitted, (None if kp is None else np.asarray(kp, dtype=np.float64)), fit
 
     def other_frame(self, keypoints, size: tuple[int, int]) -> np.ndarray:
-        """Keypoints of an image of ``size`` (H, W), framed on their own in the model's frame."""
-        return self.fit(np.zeros((*size, 3), np.uint8), keypoints)[1]
+        """Keypoints of an image of ``size`` (H, W), framed on their own in the model's frame (as
+        ``fit`` would frame them with the image; from the sizes alone, whatever ``size`` is)."""
+        kp = np.asarray(keypoints, dtype=np.float64)
+        if tuple(size) == self.size:
+            return kp
+        return np.asarray(plan_fit(tuple(size), self.size, keypoints=kp).apply(kp), dtype=np.float64)
 
     def target_pose(self, cond: Condition, pose: Pose) -> np.ndarray:
         """A target (or start) pose in the model's frame, for the condition ``cond``."""
         kp = np.asarray(pose.keypoints, dtype=np.float64)
         if pose.image_size is None or tuple(pose.image_size) == cond.frame:
-            return kp if cond.fit is None else np.asarray(cond.fit.apply(kp), dtype=np.float64)
+            return cond.to_model(kp)
         return self.other_frame(kp, pose.image_size)
 
     @staticmethod
@@ -117,7 +129,11 @@ class WebService:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             raise ClientError(422, f"{what} is not valid JSON ({e.msg} at character {e.pos})") from None
+        except (RecursionError, ValueError):  # deep nesting; an integer of thousands of digits
+            raise ClientError(422, f"{what} is not a pose: JSON nested too deeply or a number too long") from None
         try:
+            if detect(obj) not in (None, "pona"):  # OpenPose, COCO, MediaPipe: read like pose files
+                return pose_from_obj(obj, what)
             return pose_from_json(obj, what)
         except PonaError as e:
             raise ClientError(422, str(e)) from None
@@ -133,6 +149,11 @@ class WebService:
         return np.asarray(kp, dtype=np.float64)
 
     # --- conditions --------------------------------------------------------------------------
+    def decode(self, data: bytes, what: str) -> Upload:
+        """An upload decoded to what the model needs (``uploads.decode_upload``), a few at a time."""
+        with self.decode_slots(what):
+            return decode_upload(data, self.limits, what, model_size=self.size)
+
     def dataset_item(self, name: str):
         if self.dataset is None:
             raise ClientError(404, "no dataset: start the server with --data DIR (a PATN-layout directory)")
@@ -141,8 +162,22 @@ class WebService:
         except KeyError:
             raise ClientError(404, f"no image named {name!r} in the dataset's {self.dataset.split.split} split") from None
 
+    def dataset_file(self, name: str):
+        """The path of a dataset image; 404 when it is gone from the folder since the server started."""
+        item = self.dataset_item(name)
+        if not item.path.is_file():
+            raise ClientError(404, f"dataset image {name!r} is in the annotations but no longer in the "
+                                   f"{self.dataset.split.split} image folder")
+        return item.path
+
+    def dataset_image(self, name: str) -> np.ndarray:
+        """(H, W, 3) uint8 of a dataset image."""
+        self.dataset_file(name)
+        return self.dataset.image(name)
+
     def dataset_pose(self, name: str) -> Pose:
         """An annotated pose, in its image's frame."""
+        self.dataset_file(name)
         return Pose(self.dataset_item(name).keypoints.astype(np.float64), self.dataset.size(name))
 
     def condition(self, name: str | None = None, data: bytes | None = None, pose: Pose | None = None,
@@ -152,11 +187,13 @@ class WebService:
         The pose: ``pose`` if given (in the image's frame, or in the model's frame), else the
         dataset annotation, else estimated.
         """
+        upload = None
         if name is not None:
-            image, known = self.dataset.image(self.dataset_item(name).name), self.dataset_item(name).keypoints
+            image, known = self.dataset_image(name), self.dataset_item(name).keypoints
+            frame = tuple(image.shape[:2])
         else:
-            image, known = decode_image(data, self.limits, what), None
-        frame = tuple(image.shape[:2])
+            upload = self.decode(data, what)
+            image, known, frame = upload.image, None, upload.size
         given = None  # a pose already in the model's frame (the page's edited pose)
         if pose is not None:
             size = None if pose.image_size is None else tuple(pose.image_size)
@@ -168,9 +205,11 @@ class WebService:
                 raise ClientError(422, f"source_pose refers to a {size[1]}x{size[0]} image (WxH), but the condition "
                                        f"image is {frame[1]}x{frame[0]} and the model {self.size[1]}x{self.size[0]}")
         if known is None and given is None:
-            known = self.estimate(image, "the condition image")
+            known = self.estimate(image, "the condition image")  # in the decoded frame
+        elif known is not None and upload is not None:
+            known = upload.to_decoded(known)
         fitted, kp, fit = self.fit(image, known)
-        return Condition(fitted, given if given is not None else kp, frame, fit)
+        return Condition(fitted, given if given is not None else kp, frame, fit, upload)
 
     def upload_pose(self, data: bytes, fit: bool):
         """An uploaded photo's pose: (keypoints (18, 2), frame (H, W), fitted image or None).
@@ -178,16 +217,16 @@ class WebService:
         With ``fit`` the keypoints are in the model's frame and the photo fitted with them comes
         along, so that a page shows the two in the same frame.
         """
-        image = decode_image(data, self.limits, "image")
-        kp = self.estimate(image, "the image")
+        upload = self.decode(data, "image")
+        kp = self.estimate(upload.image, "the image")
         if not fit:
-            return kp, tuple(image.shape[:2]), None
-        fitted, kp, _ = self.fit(image, kp)
+            return upload.to_received(kp), upload.size, None
+        fitted, kp, _ = self.fit(upload.image, kp)
         return kp, self.size, fitted
 
     def upload_fitted(self, data: bytes) -> np.ndarray:
         """An uploaded photo (all of it: no pose to crop around) fitted to the model's size."""
-        return self.fit(decode_image(data, self.limits, "image"))[0]
+        return self.fit(self.decode(data, "image").image)[0]
 
     # --- generation --------------------------------------------------------------------------
     def transfer(self, image: np.ndarray, src: np.ndarray, dst: np.ndarray, attention: bool = False):
