@@ -44,7 +44,7 @@ import torch
 
 from pona.data.dataset import PairDataset, to_uint8
 from pona.demo import SCENES
-from pona.metrics.masks import market_mask
+from pona.masks import market_mask
 from pona.models.io import load_generator
 from pona.train.config import load_config
 from pona.metrics.psnr import l1_legacy, psnr

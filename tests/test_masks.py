@@ -1,6 +1,6 @@
 import numpy as np
 
-from pona.metrics.masks import MASK_SEGMENTS, market_mask
+from pona.masks import MASK_SEGMENTS, market_mask
 from pona.pose import LIMBS
 
 

@@ -13,12 +13,12 @@ from skimage.metrics import structural_similarity
 from pona.cli import main
 from pona.data.layout import write_annotations, write_pairs
 from pona.errors import CheckpointError, DataError, WeightsNotFoundError
+from pona.masks import market_mask
 from pona.metrics import inception as inc
 from pona.metrics import lpips as lp
 from pona.metrics.evaluate import copy_condition_images, evaluate, generated_name, match_generated
 from pona.metrics.fid import feature_statistics, fid_from_features, frechet_distance
 from pona.metrics.is_score import inception_score
-from pona.metrics.masks import market_mask
 from pona.metrics.pckh import head_box, pair_counts, pckh
 from pona.metrics.psnr import l1_legacy, psnr, psnr_uint8_wrap
 from pona.metrics.ssim import apply_mask, pad_width, ssim_legacy, ssim_modern

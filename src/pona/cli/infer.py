@@ -53,9 +53,9 @@ def quiet_native_logs(f):
     own stderr (progress bars, warnings, logging) stays visible. See ``pona pose --show-logs``."""
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        from .photos import _quiet_native_stderr
+        from ..data.estimators import quiet_native_stderr
 
-        with _quiet_native_stderr(True):
+        with quiet_native_stderr(True):
             return f(*args, **kwargs)
     return wrapper
 

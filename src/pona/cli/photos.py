@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import os
-import sys
 
 import click
 
@@ -14,42 +10,6 @@ from . import parse_size
 from .data import data
 from .pose import WRITE_FORMATS
 from .pose import pose as pose_group
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr(enabled: bool):
-    """Silence MediaPipe's C++ log lines (TFLite delegate, glog warnings), which its threads write
-    straight to file descriptor 2, while Python's own stderr (progress bar, logging) stays visible."""
-    if not enabled:
-        yield
-        return
-    old = sys.stderr
-    try:
-        python_on_fd2 = old.fileno() == 2
-    except (AttributeError, OSError, ValueError):  # e.g. captured by pytest: not on fd 2 anyway
-        python_on_fd2 = False
-    old.flush()
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
-    os.close(null)
-    handlers = []
-    if python_on_fd2:
-        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # the real stderr, by its saved fd
-        handlers = [h for h in logging.getLogger().handlers
-                    if isinstance(h, logging.StreamHandler) and h.stream is old]
-        for h in handlers:
-            h.setStream(sys.stderr)
-    try:
-        yield
-    finally:
-        if python_on_fd2:
-            for h in handlers:
-                h.setStream(old)
-            sys.stderr.close()
-            sys.stderr = old
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _estimator(name: str, visibility: float):
@@ -84,6 +44,7 @@ def pose(image, out, json_path, fmt, estimator, visibility, show_logs):
 
     Example: pona pose photo.jpg --out photo-pose.png --json photo-pose.json
     """
+    from ..data.estimators import quiet_native_stderr
     from ..data.photos import estimate_photo_pose
     from ..data.posefile import Pose, write_pose
     from ..fileio import IMAGE_FORMATS, check_output_file, save_image
@@ -95,7 +56,7 @@ def pose(image, out, json_path, fmt, estimator, visibility, show_logs):
     if json_path:
         check_output_file(json_path, "--json", (".csv",) if fmt == "csv" else (".json",))
     refuse_overwriting_input(image, "IMAGE", (out, "--out"), (json_path, "--json"))
-    with _quiet_native_stderr(not show_logs):
+    with quiet_native_stderr(not show_logs):
         est = _estimator(estimator, visibility)
         try:
             photo, keypoints = estimate_photo_pose(image, est)
@@ -137,11 +98,12 @@ def from_photos(input_dir, out_dir, preset, size, split, pairs, person_sep, name
 
     Example: pona data from-photos my-photos/ my-dataset/ --preset market
     """
+    from ..data.estimators import quiet_native_stderr
     from ..data.photos import from_photos as run
     from ..fileio import check_output_dir
 
     check_output_dir(out_dir, "OUT_DIR")
-    with _quiet_native_stderr(not show_logs):
+    with quiet_native_stderr(not show_logs):
         est = None if poses_dir else _estimator(estimator, visibility)
         try:
             summary = run(input_dir, out_dir, parse_size(size) or preset, est, split=split, pairs=pairs,

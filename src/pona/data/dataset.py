@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from ..errors import DataError
-from ..metrics.masks import market_mask
+from ..masks import market_mask
 from ..pose import flip_keypoints, heatmaps
 from .layout import find_split, read_annotations, read_pairs
 
@@ -67,7 +67,7 @@ class PairDataset(torch.utils.data.Dataset):
             (seed, epoch, index): call ``set_epoch`` each epoch, as with DistributedSampler.
         sigma, quantize: heat-map options, see :func:`pona.pose.heatmaps`.
         mask: add ``target_mask``, the field's Market body mask of the target
-            (:func:`pona.metrics.masks.market_mask`) computed from the target keypoints as
+            (:func:`pona.masks.market_mask`) computed from the target keypoints as
             returned, i.e. after the flip when the pair is flipped.
 
     ``len`` is the number of pairs and item ``i`` is pair ``i``. The field's loaders instead

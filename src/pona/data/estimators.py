@@ -17,7 +17,11 @@ shoulders and is present only if both shoulders are.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
+import os
+import sys
 import threading
 import weakref
 from typing import Callable, Protocol, runtime_checkable
@@ -34,6 +38,43 @@ INSTALL_HINT = ("install the pose extra: pip install 'pona[pose]' (or, from a so
 # it is the midpoint of landmarks 11 and 12 (the shoulders).
 BLAZEPOSE_TO_COCO18 = (0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)
 BLAZEPOSE_SHOULDERS = (11, 12)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(enabled: bool):
+    """Silence MediaPipe's C++ log lines (TFLite delegate, glog warnings), which its threads write
+    straight to file descriptor 2, while Python's own stderr (progress bar, logging) stays visible.
+    Used by the CLI around commands that run an estimator (``pona pose --show-logs`` turns it off)."""
+    if not enabled:
+        yield
+        return
+    old = sys.stderr
+    try:
+        python_on_fd2 = old.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # e.g. captured by pytest: not on fd 2 anyway
+        python_on_fd2 = False
+    old.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    handlers = []
+    if python_on_fd2:
+        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # the real stderr, by its saved fd
+        handlers = [h for h in logging.getLogger().handlers
+                    if isinstance(h, logging.StreamHandler) and h.stream is old]
+        for h in handlers:
+            h.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        if python_on_fd2:
+            for h in handlers:
+                h.setStream(old)
+            sys.stderr.close()
+            sys.stderr = old
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @runtime_checkable

@@ -32,11 +32,11 @@ from ..data.dataset import load_image
 from ..data.layout import IMAGE_SUFFIXES, find_split, list_images, read_annotations, read_pairs
 from ..errors import DataError, PonaError
 from ..fileio import atomic_path
+from ..masks import market_mask
 from . import inception as inc
 from .fid import feature_statistics, fid_from_features
 from .is_score import SPLITS, inception_score
 from .lpips import load_lpips
-from .masks import market_mask
 from .pckh import pckh
 from .psnr import l1_legacy, psnr, psnr_uint8_wrap
 from .results import Metric, Results

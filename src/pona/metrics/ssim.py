@@ -14,7 +14,7 @@ Both call :func:`skimage.metrics.structural_similarity`, with different argument
   same repositories also print the legacy value under the name ``SSIM_256``.
 
 mask-SSIM (Ma et al. 2018; PATN's ``getMetrics_market.py``): both the target and the generated image
-are multiplied by the Market body mask of the *target* keypoints (:func:`pona.metrics.masks.market_mask`)
+are multiplied by the Market body mask of the *target* keypoints (:func:`pona.masks.market_mask`)
 and the legacy SSIM is computed on the two masked images (the black background is part of both).
 """
 

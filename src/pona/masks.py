@@ -11,7 +11,7 @@ import numpy as np
 from skimage.draw import disk, polygon
 from skimage.morphology import dilation, erosion
 
-from ..pose import visible
+from .pose import visible
 
 # The protocol's segments (joint indices). These are the drawing skeleton's limbs except that the
 # ears connect to the neck (1-16, 1-17) rather than to the shoulders, plus four torso/head segments:
