@@ -90,7 +90,7 @@ def test_flip_mirrors_images_and_swaps_left_right_joints(tmp_path):
 
 
 def test_mask_option_adds_the_target_body_mask_mirrored_with_the_pair(tmp_path):
-    from pona.metrics.masks import market_mask
+    from pona.masks import market_mask
 
     make_dataset(tmp_path)
     plain = PairDataset(tmp_path, "train", mask=True)[1]  # target p2: shoulders at (7, 2), (7, 12)

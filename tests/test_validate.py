@@ -90,13 +90,43 @@ def test_out_of_range_keypoints_name_the_joint_file_and_line(tmp_path):
     kp = np.full((18, 2), -1)
     kp[4] = (32, 3)    # y == H: one past the last row
     kp[7] = (2, 16)    # x == W
-    kp[10] = (5, -3)   # negative but not -1
-    kp[13] = (-1, 7)   # -1 in one coordinate: missing, fine
     write_annotations(ann, {"test0.jpg": kp, "test1.jpg": np.full((18, 2), -1), "test2.jpg": np.full((18, 2), -1)})
     [p] = only(validate(tmp_path), "out_of_range")
     assert (p.file, p.line) == (str(ann), 2)
     assert "r_wrist (y=32, x=3)" in p.message and "l_wrist (y=2, x=16)" in p.message
-    assert "r_ankle (y=5, x=-3)" in p.message and "l_ankle" not in p.message
+
+
+def test_negative_half_missing_and_fractional_joints_are_bad_keypoints_one_line_each(tmp_path, capsys):
+    # (-1, 7) used to pass here as "missing". It no longer does: PATN's CSVs (compute_coordinates)
+    # and pona's writers mark a missing joint -1 in *both* coordinates, so a lone -1 is a lost or
+    # mistyped value, not a convention; pona.pose.visible would silently drop the joint. Likewise
+    # the files hold integers, so y = 1.5 was made or edited by other means (the reader used to
+    # round it silently). Each is refused, one line per joint naming file, row and joint.
+    make_valid(tmp_path)
+    ann = tmp_path / "toy-annotation-test.csv"
+    ys, xs = [-1] * 18, [-1] * 18
+    ys[10], xs[10] = 5, -3     # r_ankle: negative but not -1
+    ys[13], xs[13] = -1, 7     # l_ankle: half-missing
+    ys[2], xs[2] = -7, -1      # r_shoulder: negative (and half-missing)
+    ys[0], xs[0] = 1.5, 4      # nose: not a whole pixel
+    ys[1], xs[1] = 3.0, 4      # neck: 3.0 is a whole pixel, fine
+    write_annotations(ann, {"test1.jpg": np.full((18, 2), -1), "test2.jpg": np.full((18, 2), -1)})
+    append(ann, f"test0.jpg:{json.dumps(ys)}:{json.dumps(xs)}")
+    problems = only(validate(tmp_path), "bad_keypoint")
+    assert [(p.file, p.line) for p in problems] == [(str(ann), 4)] * 4
+    assert [str(p) for p in problems] == [
+        f"{ann}:4: test0.jpg: nose (y=1.5, x=4): not a whole pixel (PATN coordinates are integers)",
+        f"{ann}:4: test0.jpg: r_shoulder (y=-7, x=-1): negative (only -1 in both coordinates means missing)",
+        f"{ann}:4: test0.jpg: r_ankle (y=5, x=-3): negative (only -1 in both coordinates means missing)",
+        f"{ann}:4: test0.jpg: l_ankle (y=-1, x=7): half-missing (-1 in one coordinate only; a missing joint is -1 in both)",
+    ]
+    # The readers training, evaluation and `--pose file.csv:NAME` use refuse the row in one line too.
+    from pona.data import read_annotations
+    with pytest.raises(DataError, match=r"toy-annotation-test.csv:4: test0.jpg: nose \(y=1.5, x=4\): not a whole pixel "
+                                        r"\(PATN coordinates are integers\) \(and 3 more; `pona data check` lists all\)$"):
+        read_annotations(ann)
+    code, out, _ = run_cli(capsys, "data", "check", str(tmp_path))
+    assert code == 2 and "bad_keypoint: 4 errors" in out and "l_ankle (y=-1, x=7): half-missing" in out
 
 
 def test_annotated_image_without_file_is_missing(tmp_path):

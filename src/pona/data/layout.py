@@ -14,6 +14,7 @@ Readers return typed records and raise :class:`DataError` naming ``file:line`` a
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..fileio import atomic_path
-from ..pose import NUM_JOINTS
+from ..pose import JOINTS, NUM_JOINTS
 
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
 PAIRS_HEADER = "from,to"
@@ -33,25 +34,31 @@ SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def _parse_coords(field: str, what: str, where: str) -> list[int]:
+def _parse_coords(field: str, what: str, where: str) -> list[float]:
     try:
         values = json.loads(field)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise DataError(f"{where}: {what} is not a list of integers: {field.strip()[:60]!r}") from None
+    except ValueError as e:  # an integer of thousands of digits (Python's int parsing limit)
+        raise DataError(f"{where}: {what} has a number too long to be a coordinate ({str(e).split(';')[0]})") from None
     if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise DataError(f"{where}: {what} is not a list of numbers: {field.strip()[:60]!r}")
     if len(values) != NUM_JOINTS:
         raise DataError(f"{where}: {what} has {len(values)} values, expected {NUM_JOINTS}")
+    try:
+        values = [float(v) for v in values]
+    except OverflowError:  # an integer beyond float range
+        raise DataError(f"{where}: {what} has a number too large to be a coordinate: {field.strip()[:60]!r}") from None
     if not all(math.isfinite(v) for v in values):  # json reads NaN and Infinity
         raise DataError(f"{where}: {what} has a value that is not a finite number: {field.strip()[:60]!r}")
-    return [int(round(v)) for v in values]
+    return values
 
 
-def parse_annotation_row(line: str, where: str, check_negative: bool = True) -> tuple[str, np.ndarray]:
-    """One ``name:[y...]:[x...]`` row -> (name, (18, 2) int array of (y, x)).
+def parse_annotation_values(line: str, where: str) -> tuple[str, np.ndarray]:
+    """One ``name:[y...]:[x...]`` row -> (name, (18, 2) float64 (y, x) exactly as written).
 
-    Raises DataError naming ``where`` on the first problem. ``check_negative=False`` leaves the
-    range checks to the caller (the validator reports them as out-of-range keypoints).
+    Raises DataError naming ``where`` if the row cannot be parsed; the values are not judged here
+    (see :func:`keypoint_faults`), so that the validator can report them per joint.
     """
     parts = line.rstrip("\r\n").split(":")
     if len(parts) != 3:
@@ -61,10 +68,67 @@ def parse_annotation_row(line: str, where: str, check_negative: bool = True) -> 
         raise DataError(f"{where}: empty image name")
     ys = _parse_coords(parts[1], "keypoints_y", where)
     xs = _parse_coords(parts[2], "keypoints_x", where)
-    kp = np.stack([ys, xs], axis=1).astype(np.int64)
-    if check_negative and ((kp < 0) & (kp != -1)).any():
-        raise DataError(f"{where}: negative coordinate other than -1 (missing) in {name}")
-    return name, kp
+    return name, np.stack([ys, xs], axis=1)
+
+
+MAX_COORD = 2**31 - 1  # no image is this large; a bigger value is no pixel position (nor an int64 risk)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def keypoint_faults(kp: np.ndarray) -> list[str]:
+    """The joints of a raw (18, 2) (y, x) row that no PATN annotation holds, each as
+    ``"joint (y=.., x=..): why"``. PATN's files (and pona's) store whole pixels and write a missing
+    joint as -1 in *both* coordinates; so a joint is wrong when it is negative other than -1,
+    half-missing (-1 in one coordinate only: a lost value, not a missing joint) or fractional
+    (these files are written as integers, so a fraction means they were made or edited by other means).
+    """
+    faults = []
+    for j, (y, x) in enumerate(kp.tolist()):
+        if (y < 0 and y != -1) or (x < 0 and x != -1):
+            why = "negative (only -1 in both coordinates means missing)"
+        elif (y == -1) != (x == -1):
+            why = "half-missing (-1 in one coordinate only; a missing joint is -1 in both)"
+        elif not (y.is_integer() and x.is_integer()):
+            why = "not a whole pixel (PATN coordinates are integers)"
+        elif max(y, x) > MAX_COORD:
+            why = "too large to be a pixel coordinate"
+        else:
+            continue
+        faults.append(f"{JOINTS[j]} (y={_num(y)}, x={_num(x)}): {why}")
+    return faults
+
+
+def parse_annotation_row(line: str, where: str) -> tuple[str, np.ndarray]:
+    """One ``name:[y...]:[x...]`` row -> (name, (18, 2) int64 array of (y, x), -1 missing).
+
+    Raises DataError naming ``where`` on a row that cannot be parsed or a joint
+    :func:`keypoint_faults` refuses (negative, half-missing, fractional).
+    """
+    name, kp = parse_annotation_values(line, where)
+    faults = keypoint_faults(kp)
+    if faults:
+        more = f" (and {len(faults) - 1} more; `pona data check` lists all)" if len(faults) > 1 else ""
+        raise DataError(f"{where}: {name}: {faults[0]}{more}")
+    return name, kp.astype(np.int64)
+
+
+def _read_csv_text(path: Path, what: str) -> io.StringIO:
+    """The file's text (a byte-order mark dropped, universal newlines), or DataError naming the line
+    of the first byte that is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark, as some editors write
+    try:
+        return io.StringIO(raw.decode("utf-8"), newline=None)
+    except UnicodeDecodeError as e:
+        lineno = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x}); "
+                        f"save the {what} as UTF-8") from None
 
 
 def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -73,7 +137,7 @@ def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found")
     out: dict[str, np.ndarray] = {}
-    with open(path, encoding="utf-8-sig") as f:
+    with _read_csv_text(path, "annotation file") as f:
         header = f.readline().strip()
         if header.replace(" ", "") != ANNOTATION_HEADER:
             raise DataError(f"{path}:1: header must be {ANNOTATION_HEADER!r}, got {header[:60]!r}")
@@ -112,7 +176,7 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     if not path.is_file():
         raise DataError(f"{path}: pairs file not found")
     pairs = []
-    with open(path, encoding="utf-8-sig") as f:
+    with _read_csv_text(path, "pairs file") as f:
         header = f.readline().strip()
         if header.replace(" ", "") != PAIRS_HEADER:
             raise DataError(f"{path}:1: header must be {PAIRS_HEADER!r}, got {header[:60]!r}")

@@ -22,8 +22,8 @@ from PIL import Image
 
 from ..errors import DataError
 from ..pose import JOINTS
-from .layout import (ANNOTATION_HEADER, PAIRS_HEADER, SPLITS, list_images, parse_annotation_row,
-                     parse_pair_row)
+from .layout import (ANNOTATION_HEADER, MAX_COORD, PAIRS_HEADER, SPLITS, keypoint_faults, list_images,
+                     parse_annotation_values, parse_pair_row)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ KINDS = {
     "unknown_image": (True, "a pair names an image that has no annotation row"),
     "unreadable_image": (True, "an image file cannot be opened"),
     "wrong_size": (True, "an image's size differs from the dataset's"),
-    "out_of_range": (True, "a keypoint lies outside its image, or is negative but not -1"),
+    "bad_keypoint": (True, "a keypoint is negative but not -1, half-missing (-1 in one coordinate only) "
+                     "or not a whole pixel"),
+    "out_of_range": (True, "a keypoint lies outside its image"),
     "unannotated_image": (False, "an image in the folder has no annotation row, so it is never used"),
 }
 
@@ -151,7 +153,7 @@ class _Split:
     name: str | None = None
     annotation_file: Path | None = None
     image_dir: Path | None = None
-    annotations: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)  # name -> (line, kp)
+    annotations: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)  # name -> (line, raw kp)
     malformed: set[str] = field(default_factory=set)  # names of malformed rows, already reported
     pairs: list[tuple[int, str, str]] = field(default_factory=list)  # (line, from, to)
     images: set[str] = field(default_factory=set)
@@ -200,7 +202,7 @@ def _read_split(root: Path, split: str, problems: list[Problem]) -> _Split:
         for lineno, text in _csv_lines(s.annotation_file, ANNOTATION_HEADER, problems):
             where = f"{s.annotation_file}:{lineno}"
             try:
-                name, kp = parse_annotation_row(text, where, check_negative=False)
+                name, kp = parse_annotation_values(text, where)  # judged per joint below
             except DataError as e:
                 problems.append(Problem("malformed_row", str(s.annotation_file), lineno,
                                         str(e).removeprefix(where + ": ")))
@@ -212,6 +214,8 @@ def _read_split(root: Path, split: str, problems: list[Problem]) -> _Split:
                 continue
             first_line[name] = lineno
             s.annotations[name] = (lineno, kp)
+            for fault in keypoint_faults(kp):  # one line per joint: file:line: image: joint (y, x): why
+                problems.append(Problem("bad_keypoint", str(s.annotation_file), lineno, f"{name}: {fault}"))
         if not s.annotations:
             problems.append(Problem("empty", str(s.annotation_file), None, "no annotation rows"))
 
@@ -271,13 +275,14 @@ def _image_size(path: Path, deep: bool = False) -> tuple[int, int] | str:
 
 
 def _keypoint_problems(kp: np.ndarray, height: int, width: int) -> list[str]:
-    """Joints outside [0, H) x [0, W); -1 in either coordinate means missing and is fine."""
+    """Joints outside [0, H) x [0, W). A missing joint (-1, -1) is fine; one that is negative,
+    half-missing or fractional is a ``bad_keypoint``, reported once, not here again."""
     bad = []
     for j, (y, x) in enumerate(kp.tolist()):
-        if y == -1 or x == -1:
-            continue
-        if not (0 <= y < height and 0 <= x < width):
-            bad.append(f"{JOINTS[j]} (y={y}, x={x})")
+        if y < 0 or x < 0 or not (y.is_integer() and x.is_integer()) or max(y, x) > MAX_COORD:
+            continue  # missing, or reported as a bad_keypoint
+        if not (y < height and x < width):
+            bad.append(f"{JOINTS[j]} (y={int(y)}, x={int(x)})")
     return bad
 
 
@@ -337,7 +342,7 @@ def validate(root: str | os.PathLike, splits=SPLITS, image_size: tuple[int, int]
                     joints = ", ".join(bad) if len(bad) <= 3 else f"{len(bad)} joints, e.g. {', '.join(bad[:3])},"
                     problems.append(Problem("out_of_range", str(s.annotation_file), lineno,
                                             f"{name}: {joints} outside the {size[0]}x{size[1]} image "
-                                            f"(0 <= y < {size[0]}, 0 <= x < {size[1]}, or -1 for missing)"))
+                                            f"(0 <= y < {size[0]}, 0 <= x < {size[1]}, or -1, -1 for missing)"))
         for lineno, a, b in s.pairs:
             for n in dict.fromkeys((a, b)):
                 if n not in s.annotations and n not in s.malformed:

@@ -192,8 +192,9 @@ def _section_types(cls) -> dict[str, object]:
     return typing.get_type_hints(cls)
 
 
-def _unknown(key: str, valid, where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(valid), n=1)
+def _unknown(key, valid, where: str) -> ConfigError:
+    """``key`` may be any YAML key: None (``?``), a number, a date, ..."""
+    close = difflib.get_close_matches(key, list(valid), n=1) if isinstance(key, str) else []
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"{where}: unknown key {key!r}{hint} (valid: {', '.join(valid)})")
 
@@ -217,7 +218,10 @@ def _coerce(value, tp, key: str, where: str, from_text: bool):
         raise ConfigError(f"{where}: {key} must be {names}, got {value!r}")
     if from_text and tp is not str:
         text = value
-        value = yaml.safe_load(text)
+        try:
+            value = yaml.safe_load(text)
+        except (yaml.YAMLError, ValueError, RecursionError):  # not YAML (a control character, 5000 digits, ...)
+            value = text  # judged as the raw string below: "must be int, got '...'"
         if tp is float and isinstance(value, str):  # YAML 1.1 reads "2e-4" as a string
             try:
                 value = float(text)
@@ -327,6 +331,10 @@ def read_yaml(path: str | os.PathLike) -> dict:
                           "expected a YAML config") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deeply to be a config") from None
+    except ValueError as e:  # an integer of thousands of digits (Python's int parsing limit)
+        raise ConfigError(f"{path}: a number in the YAML is too long ({str(e).split(';')[0]})") from None
 
 
 def load_config(name_or_path: str | os.PathLike, overrides=()) -> TrainConfig:
