@@ -102,7 +102,7 @@ def training_images_per_second(preset: str, data: Path, batch: int, precision, s
     amp = "none" if precision.dtype is None else precision.name
     config = load_config(preset, [f"data.root={data}", f"optim.batch_size={batch}", "loss.gan_start=0",
                                   f"run.amp={amp}", f"run.channels_last={str(precision.channels_last).lower()}",
-                                  "run.progress=false"])
+                                  "run.progress=false", "run.val_every=0"])
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(config, Path(run_dir) / "run")
         stream = trainer.batches(0)
@@ -120,8 +120,8 @@ def training_speed(variants: dict, steps: int, root: Path) -> list[dict]:
     rows = []
     for preset, size in (("synth-studio", (64, 44)), ("synth-market", (128, 64))):
         data = root / preset
-        if not data.exists():  # 4 people x 8 poses: 224 pairs, enough for batch 16
-            write_dataset(data, "fashion" if preset == "synth-studio" else "market", n_train_ids=4, n_test_ids=0,
+        if not data.exists():  # 4 people x 8 poses: 224 training pairs, enough for batch 16
+            write_dataset(data, "fashion" if preset == "synth-studio" else "market", n_train_ids=4, n_test_ids=1,
                           poses_per_id=8, size=size, seed=0)
         for batch in (4, 16):
             row = {"preset": preset, "size": f"{size[0]}x{size[1]}", "batch": batch}
