@@ -153,7 +153,9 @@ def main(argv=None):
             summary = trainer.train(max_minutes=None if args.iterations else args.minutes)
         minutes = (time.perf_counter() - t0) / 60
         generate, n_params = generator_fn(run_dir)
-        results[name] = {**evaluate(generate, test, indices), "iterations": summary["iteration"],
+        # a curve's last point is the final model: scored once
+        final = curve.get(summary["iteration"]) if budgets else None
+        results[name] = {**(final or evaluate(generate, test, indices)), "iterations": summary["iteration"],
                          "minutes": round(minutes, 2), "parameters": n_params}
         if budgets:
             results[name]["curve"] = curve
