@@ -8,7 +8,7 @@ EXTRAS ?= dev,web,tensorboard,export,plot
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-pose demo test bench clean
+.PHONY: install install-pose demo test bench docs clean
 
 install: $(STAMP)
 
@@ -36,5 +36,16 @@ test: install install-pose
 bench: install
 	$(BIN)/python benchmarks/bench.py
 
+# The documentation site (mkdocs.yml, docs/) into site/, warnings as errors. The docs extra goes
+# into the same venv, after the CPU torch of `install` (so pip never pulls a CUDA build for it).
+# NO_MKDOCS_2_WARNING silences a banner that mkdocs-material 9.8 prints on every build (its end of
+# life on 2027-05-05, Zensical as successor); it is not an mkdocs warning and does not fail --strict.
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[docs]" "protobuf<5"
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info .pytest_cache
