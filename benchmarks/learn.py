@@ -11,7 +11,7 @@ condition image:
     SSIM        field's legacy SSIM (Gaussian window 1.5, data range of the generated image)
     mask-SSIM   the same on images multiplied by the Market body mask of the target pose
     PSNR        dB, uint8
-    L1          mean absolute error in [0, 1]
+    L1          mean absolute error with both images on [-1, 1] (PATN's l1_score), in [0, 2]
 
 Prints a table and writes ``<out>/learn.json``. Not a test. Arms can run as separate processes
 (``--models``, one thread each) into one ``--out``; their results are merged:
@@ -163,8 +163,11 @@ def main(argv=None):
         logging.info("%s: %s", name, results[name])
 
     args.out.mkdir(parents=True, exist_ok=True)
+    command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    commands = {name: command for name in results if name != "copy condition"}  # the command that made each arm
     if (args.out / "learn.json").is_file():  # another process may have finished an arm meanwhile
         saved = json.loads((args.out / "learn.json").read_text())
+        commands = {**saved.get("commands", {}), **commands}
         for name, r in results.items():  # curve points of an earlier, resumed session stay
             if "curve" in r and "curve" in saved["results"].get(name, {}):
                 r["curve"] = {**saved["results"][name]["curve"], **{str(k): v for k, v in r["curve"].items()}}
@@ -184,7 +187,7 @@ def main(argv=None):
             for b, c in sorted(r.get("curve", {}).items(), key=lambda kv: int(kv[0])):
                 print(f"{name:16s} {int(b):7d} {c['ssim']:7.4f} {c['mask_ssim']:9.4f} {c['psnr']:7.2f} {c['l1']:7.4f}")
     report = {
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": command, "commands": commands,
         "preset": args.preset, "data": str(data), "budget": {"budgets": budgets} if budgets
         else {"iterations": args.iterations} if args.iterations else {"minutes": args.minutes},
         "eval_pairs": len(indices), "threads": args.threads,

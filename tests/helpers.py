@@ -2,6 +2,8 @@
 
 import torch
 
+from pona.models.attention import is_gate
+
 
 def tiny_inputs(batch=2, size=(32, 16)):
     h, w = size
@@ -17,7 +19,7 @@ def open_gates(model, value=0.5):
     output and the gradient) to ``value``, so that checks see every path."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.rsplit(".", 1)[-1] in ("gamma", "beta"):
+            if is_gate(name):
                 p.fill_(value)
 
 

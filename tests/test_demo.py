@@ -8,6 +8,9 @@ from pona.cli import main
 from pona.demo import DemoOptions, run_demo, spread
 from pona.report import svg_line_chart
 
+# Small tensors and a busy 2-core machine: one thread is faster (conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory):
@@ -37,6 +40,63 @@ def test_demo_trains_evaluates_and_writes_a_self_contained_report(tiny_demo):
     assert "<polyline" in html  # training curves
     summary = json.loads((r.report.parent / "summary.json").read_text())
     assert summary["data"]["evaluated_pairs"] == 12 and summary["iterations"] == 4
+    assert summary["seed"] == 0 and "4 iterations" in html and "seed 0" in html
+
+
+def table_rows(html):
+    """The report's metric table: {label: [cells]}, and the column names."""
+    table = re.search(r"<table>(.*?)</table>", html, re.S).group(1)
+    head = re.findall(r"<th[^>]*>(.*?)</th>", table)
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+        cells = re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)
+        rows[cells[0][1]] = [(("better" in attrs), text) for attrs, text in cells[1:-1]]
+    return head, rows
+
+
+def test_demo_report_table_holds_the_summary_numbers_of_both_methods(tiny_demo):
+    html = tiny_demo.report.read_text()
+    summary = json.loads((tiny_demo.report.parent / "summary.json").read_text())
+    assert summary["metrics"] == tiny_demo.metrics
+    head, rows = table_rows(html)
+    assert head[1:3] == ["PoNA", "copy condition"]
+    # label, key, digits, lower is better; the values printed as Metric.formatted documents
+    for label, key, digits, lower in (("SSIM", "ssim", 4, False), ("mask-SSIM", "mask_ssim", 4, False),
+                                      ("PSNR", "psnr", 2, False), ("L1", "l1", 4, True)):
+        values = [summary["metrics"][name][key] for name in head[1:3]]
+        assert [text for _, text in rows[label]] == [f"{v:.{digits}f}" for v in values], label
+        best = (min if lower else max)(range(2), key=lambda i: values[i])
+        assert [bold for bold, _ in rows[label]] == [i == best for i in range(2)], label
+    # nothing downloaded: the IS rows are skipped in both columns, and so are their values
+    assert [text for _, text in rows["IS"]] == ["skipped", "skipped"]
+    assert summary["metrics"]["PoNA"]["is"] is None and summary["metrics"]["copy condition"]["is"] is None
+
+
+def test_demo_scores_its_generated_images_and_the_condition_images_on_the_same_held_out_pairs(tiny_demo):
+    import numpy as np
+    from PIL import Image
+
+    from pona.data.layout import find_split, read_pairs
+    from pona.metrics.psnr import l1_legacy
+    from pona.metrics.ssim import ssim_legacy
+
+    out = tiny_demo.report.parent
+    test = find_split(tiny_demo.data, "test")
+    pairs = spread(read_pairs(test.pairs), 12)
+    assert len(set(pairs)) == 12
+    names = {f"{a}___{b}.png" for a, b in pairs}
+    assert {p.name for p in (out / "generated").iterdir()} == names == {p.name for p in (out / "copy").iterdir()}
+    load = lambda path: np.asarray(Image.open(path).convert("RGB"))  # noqa: E731
+    for method, folder in (("PoNA", "generated"), ("copy condition", "copy")):
+        ssim, l1 = [], []
+        for a, b in pairs:
+            generated, target = load(out / folder / f"{a}___{b}.png"), load(test.images / b)
+            if folder == "copy":  # the baseline really is the condition image
+                assert np.array_equal(generated, load(test.images / a))
+            ssim.append(ssim_legacy(target, generated))
+            l1.append(l1_legacy(target, generated))
+        assert tiny_demo.metrics[method]["ssim"] == pytest.approx(np.mean(ssim)), method
+        assert tiny_demo.metrics[method]["l1"] == pytest.approx(np.mean(l1)), method
 
 
 def test_demo_examples_grid_shows_ten_examples_in_two_columns(tiny_demo):
@@ -71,7 +131,11 @@ def test_demo_cli_prints_the_report_and_the_serve_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "report:" in out and "report.html" in out and "pona serve --checkpoint" in out
     assert "held-out (6 pairs), PoNA vs copying the condition image: SSIM" in out
-    assert all(f"{m} " in out for m in ("mask-SSIM", "PSNR", "L1"))
+    # the printed line: each metric, PoNA's value then the copy's, as in summary.json
+    m = json.loads((tmp_path / "d" / "summary.json").read_text())["metrics"]
+    assert m["PoNA"] != m["copy condition"]
+    for label, key, digits in (("SSIM", "ssim", 4), ("mask-SSIM", "mask_ssim", 4), ("PSNR", "psnr", 2), ("L1", "l1", 4)):
+        assert f" {label} {m['PoNA'][key]:.{digits}f} vs {m['copy condition'][key]:.{digits}f}" in out, label
 
 
 def test_spread_picks_evenly_and_keeps_short_lists():

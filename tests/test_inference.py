@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import open_gates
 from pona.cli import main
 from pona.data.dataset import to_tensor, to_uint8
 from pona.data.layout import write_annotations, write_pairs
@@ -37,10 +38,7 @@ def run(capsys, *args):
 
 def tiny_generator():
     g = Generator(GeneratorConfig(ngf=8, n_blocks=N_BLOCKS, image_size=(H, W)))
-    # gamma = beta = 0 at init make the attention a no-op; open the gates so it matters
-    for name, p in g.named_parameters():
-        if name.endswith(("gamma", "beta")):
-            torch.nn.init.constant_(p, 1.0)
+    open_gates(g, 1.0)  # gamma = beta = 0 at init make the attention a no-op
     return g.eval()
 
 

@@ -4,6 +4,8 @@ import torch
 from PIL import Image
 
 from pona.data import PairDataset, find_split, read_annotations, read_pairs, write_annotations, write_pairs
+from pona.data.layout import PAIRS_HEADER, csv_rows
+from pona.data.synth import read_identities
 from pona.errors import DataError
 
 
@@ -115,3 +117,19 @@ def test_readers_accept_a_byte_order_mark(tmp_path):
     p = tmp_path / "x-pairs-test.csv"
     p.write_bytes(b"\xef\xbb\xbffrom,to\na.jpg,b.jpg\n")
     assert read_pairs(p) == [("a.jpg", "b.jpg")]
+
+
+def test_one_csv_reader_serves_the_loaders_and_the_validator(tmp_path):
+    p = tmp_path / "x-pairs-train.csv"
+    p.write_bytes(b"\xef\xbb\xbffrom,to\ra.jpg,b.jpg\r\rc.jpg,d.jpg\r")  # a BOM, old Mac line ends, a blank row
+    assert read_pairs(p) == [("a.jpg", "b.jpg"), ("c.jpg", "d.jpg")]
+    p.write_bytes(b"from,to\na.jpg,b.jpg\n\xff.jpg,b.jpg\n")
+    with pytest.raises(DataError, match=r":3: not UTF-8 text \(byte 0xff\); save the pairs file as UTF-8$"):
+        read_pairs(p)
+    told = []  # the validator's way: each fault told, the other rows still read
+    assert list(csv_rows(p, PAIRS_HEADER, "pairs file", lambda *fault: told.append(fault))) == [(2, "a.jpg,b.jpg")]
+    assert told == [("malformed_row", 3, "not UTF-8 text (byte 0xff); save the pairs file as UTF-8")]
+    ids = tmp_path / "synth-identities.csv"
+    ids.write_bytes(b"name,identity,split,camera,view,kind,pose\ncaf\xe9.png,0,train,0,front,stand,0\n")
+    with pytest.raises(DataError, match=r":2: not UTF-8 text"):  # was a UnicodeDecodeError
+        read_identities(ids)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from skimage.metrics import structural_similarity
 
@@ -22,6 +23,9 @@ from pona.metrics.is_score import inception_score
 from pona.metrics.pckh import head_box, pair_counts, pckh
 from pona.metrics.psnr import l1_legacy, psnr, psnr_uint8_wrap
 from pona.metrics.ssim import apply_mask, pad_width, ssim_legacy, ssim_modern
+
+# Small tensors and a busy 2-core machine: one thread is faster (conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rand_image(seed, size=(128, 64)):
@@ -60,6 +64,38 @@ def test_legacy_ssim_takes_its_data_range_from_the_generated_image():
     assert math.isnan(ssim_legacy(a, np.zeros_like(a)))  # constant image: data_range 0
 
 
+def luminance_term(x, y, data_range):
+    """SSIM (Wang et al. 2004, eq. 13) of two constant signals x and y: every window has sigma_x =
+    sigma_y = sigma_xy = 0, so the contrast-structure factor is C2 / C2 = 1 and what is left is
+    (2 x y + C1) / (x^2 + y^2 + C1), with C1 = (K1 L)^2, K1 = 0.01, L the data range."""
+    c1 = (0.01 * data_range) ** 2
+    return (2 * x * y + c1) / (x * x + y * y + c1)
+
+
+def test_legacy_ssim_of_constant_channels_is_the_hand_computed_luminance_term():
+    # Each channel constant; the channels differ, so the generated image is not constant and its
+    # range (the legacy data_range) is 210 - 10 = 200, while the target's is 250 and 8 bits' is 255.
+    target = np.empty((24, 20, 3), np.uint8)
+    generated = np.empty_like(target)
+    target[:], generated[:] = (0, 100, 250), (10, 100, 210)
+    expected = np.mean([luminance_term(t, g, 200) for t, g in ((0, 10), (100, 100), (250, 210))])
+    assert ssim_legacy(target, generated) == pytest.approx(expected, rel=1e-9)
+    # (these numbers are far apart: with L = 250 or 255 instead of 200 the first channel alone moves by > 0.005)
+    for wrong in (250, 255):
+        assert abs(np.mean([luminance_term(t, g, wrong) for t, g in ((0, 10), (100, 100), (250, 210))]) - expected) > 5e-3
+
+
+def test_modern_ssim_of_constant_images_uses_unit_range_floats():
+    # Values so dark that C1 = (0.01 * 1)^2 matters: 1/255 vs 3/255 gives 0.7576, without C1 0.6.
+    a, b = np.full((12, 10, 3), 1, np.uint8), np.full((12, 10, 3), 3, np.uint8)
+    expected = luminance_term(1 / 255, 3 / 255, 1.0)
+    assert 0.75 < expected < 0.76
+    assert ssim_modern(a, b) == pytest.approx(expected, rel=1e-4)
+    # what the usual mistakes would give instead: 8-bit values with L = 1 -> 0.6; [0, 1] values with L = 255 -> ~1
+    assert abs(luminance_term(1, 3, 1.0) - expected) > 0.1 and abs(luminance_term(1 / 255, 3 / 255, 255) - expected) > 0.2
+    assert ssim_modern(a, a) == pytest.approx(1.0)
+
+
 def test_deepfashion_padding_adds_40_white_columns_each_side():
     img = rand_image(2, (256, 176))
     padded = pad_width(img)
@@ -95,6 +131,28 @@ def test_uint8_wrap_psnr_differs_from_psnr_as_the_wrapping_predicts():
     # an error of 16 everywhere: 16^2 = 256 wraps to 0, so the "MSE" is 0 and the "PSNR" infinite
     assert psnr(target, target + 16) == pytest.approx(10 * math.log10(255**2 / 256))
     assert psnr_uint8_wrap(target, target + 16) == math.inf
+
+
+def test_l1_and_psnr_of_constant_images_by_hand_without_uint8_wraparound():
+    black, white = np.zeros((6, 4, 3), np.uint8), np.full((6, 4, 3), 255, np.uint8)
+    grey = np.full((6, 4, 3), 51, np.uint8)
+    assert l1_legacy(black, grey) == pytest.approx(51 * 2 / 255) == pytest.approx(0.4)
+    # the extremes of the documented [0, 2] range, both ways round (0 - 255 in uint8 would be 1)
+    assert l1_legacy(black, white) == pytest.approx(2.0) and l1_legacy(white, black) == pytest.approx(2.0)
+    assert psnr(black, white) == pytest.approx(0.0, abs=1e-12) and psnr(white, black) == pytest.approx(0.0, abs=1e-12)
+    ten, far = np.full((6, 4, 3), 10, np.uint8), np.full((6, 4, 3), 250, np.uint8)
+    # |10 - 250| = 240: MSE 57600 (in uint8, 10 - 250 wraps to 16 and 16^2 to 0)
+    assert psnr(ten, far) == pytest.approx(10 * math.log10(255**2 / 240**2))
+    assert psnr(ten, far) == pytest.approx(psnr(far, ten))
+
+
+def test_uint8_wrap_psnr_of_mixed_errors_follows_squares_modulo_256():
+    target = np.full((4, 4, 3), 100, np.uint8)
+    generated = target.copy()
+    generated[:2] += 20  # 100 - 120 wraps to 236; 236^2 = 55696 = 217 * 256 + 144 (as 20^2 = 400 = 256 + 144)
+    generated[2:] -= 3   # 100 - 97 = 3; 3^2 = 9
+    assert psnr_uint8_wrap(target, generated) == pytest.approx(10 * math.log10(255**2 / ((144 + 9) / 2)))
+    assert psnr(target, generated) == pytest.approx(10 * math.log10(255**2 / ((400 + 9) / 2)))  # the correct PSNR
 
 
 # --------------------------------------------------------------------------------------------- PCKh
@@ -185,6 +243,41 @@ def test_inception_score_of_uniform_logits_is_one_and_of_confident_distinct_clas
         inception_score(np.zeros((5, 10)), splits=10)
 
 
+def one_hot_logits(classes, n_classes=12):
+    """Logits whose softmax is one-hot to within e^-100: image i is sure of class classes[i]."""
+    logits = np.full((len(classes), n_classes), -50.0)
+    logits[np.arange(len(classes)), classes] = 50.0
+    return logits
+
+
+def test_inception_score_of_one_hot_predictions_counts_the_distinct_classes():
+    # identical confident predictions: p(y|x) = p(y), KL 0, IS = e^0 = 1
+    assert inception_score(one_hot_logits([3] * 8), splits=1) == pytest.approx((1.0, 0.0))
+    # N images spread over N classes: p(y) uniform on N, KL = log N for each, IS = N
+    for n in (2, 7):
+        assert inception_score(one_hot_logits(list(range(n))), splits=1)[0] == pytest.approx(n, rel=1e-9)
+
+
+def test_inception_score_by_hand_on_two_images():
+    # p(y|x1) = (1, 0), p(y|x2) = (1/2, 1/2): p(y) = (3/4, 1/4); KL1 = log(4/3), KL2 = (log(2/3) + log 2) / 2 =
+    # log(4/3) / 2; IS = exp(mean KL) = (4/3)^(3/4). (The mean of exp(KL) would be 1.2440, KL(p(y) || p(y|x)) infinite.)
+    logits = np.array([[50.0, -50.0], [0.0, 0.0]])
+    assert inception_score(logits, splits=1)[0] == pytest.approx((4 / 3) ** 0.75, rel=1e-9)
+
+
+def test_inception_score_survives_probabilities_that_underflow():
+    # the same predictions as above, surer: p(y|x) = p(y) = one-hot, so IS = 1 exactly
+    assert inception_score(20 * one_hot_logits([3] * 8), splits=1) == pytest.approx((1.0, 0.0))
+
+
+def test_inception_score_splits_are_consecutive_chunks_with_a_population_std():
+    # chunks [i N // s, (i + 1) N // s): images (a, a | b, c) -> IS 1 and 2: mean 1.5, population std 0.5
+    # (interleaved chunks (a, b), (a, c) would give 2 and 2; the sample std would be 0.707)
+    assert inception_score(one_hot_logits([0, 0, 1, 2]), splits=2) == pytest.approx((1.5, 0.5), rel=1e-9)
+    # N = 5, 2 splits: [0, 2) and [2, 5), so (a, b | c, c, c) -> 2 and 1 (np.array_split's [0, 3), [3, 5) gives 3 and 1)
+    assert inception_score(one_hot_logits([0, 1, 2, 2, 2]), splits=2) == pytest.approx((1.5, 0.5), rel=1e-9)
+
+
 # ------------------------------------------------------------------------------------------ networks
 
 
@@ -230,10 +323,171 @@ def test_published_key_layouts_match_the_documented_parameter_counts():
     assert params(lp.ALEXNET_KEYS) == 61_100_840                      # torchvision's documented count
     assert params(inc.published_keys("fid")) == 27_161_264 - 3_326_696 + 8 * 2049  # no aux head, 1008 classes
     assert [s for s in lp.LPIPS_KEYS.values()] == [(1, 64, 1, 1), (1, 192, 1, 1), (1, 384, 1, 1), (1, 256, 1, 1), (1, 256, 1, 1)]
-    for variant in ("fid", "torchvision"):
-        own = {k: tuple(v.shape) for k, v in inc.InceptionV3(variant).state_dict().items()
-               if not k.endswith("num_batches_tracked")}
-        assert own == {k: s for k, s in inc.published_keys(variant).items() if not k.startswith("AuxLogits.")}
+
+
+# torchvision's Inception-v3 (torchvision/models/inception.py; pytorch-fid's FIDInception* blocks
+# subclass it and change only the pools), written out here from that source, independently of pona:
+# every BasicConv2d as (name, in, out, kernel (h, w), stride, padding (h, w)), in registration order,
+# which is the state_dict order of the published files. Each block also says where each conv reads
+# from ("x": the block input, "pool": the 3x3 stride-1 pool of the input, else a conv of the block)
+# and what it concatenates, in order ("maxpool": the 3x3 stride-2 max pool of the input).
+
+def _c(name, cin, cout, k=1, s=1, p=0):
+    k = (k, k) if isinstance(k, int) else k
+    p = (p, p) if isinstance(p, int) else p
+    return (name, cin, cout, k, s, p)
+
+
+def _block_a(cin, pool_features):
+    convs = [_c("branch1x1", cin, 64), _c("branch5x5_1", cin, 48), _c("branch5x5_2", 48, 64, 5, p=2),
+             _c("branch3x3dbl_1", cin, 64), _c("branch3x3dbl_2", 64, 96, 3, p=1), _c("branch3x3dbl_3", 96, 96, 3, p=1),
+             _c("branch_pool", cin, pool_features)]
+    reads = {"branch1x1": "x", "branch5x5_1": "x", "branch5x5_2": "branch5x5_1", "branch3x3dbl_1": "x",
+             "branch3x3dbl_2": "branch3x3dbl_1", "branch3x3dbl_3": "branch3x3dbl_2", "branch_pool": "pool"}
+    return convs, reads, ["branch1x1", "branch5x5_2", "branch3x3dbl_3", "branch_pool"]
+
+
+def _block_b(cin):
+    convs = [_c("branch3x3", cin, 384, 3, s=2), _c("branch3x3dbl_1", cin, 64), _c("branch3x3dbl_2", 64, 96, 3, p=1),
+             _c("branch3x3dbl_3", 96, 96, 3, s=2)]
+    reads = {"branch3x3": "x", "branch3x3dbl_1": "x", "branch3x3dbl_2": "branch3x3dbl_1", "branch3x3dbl_3": "branch3x3dbl_2"}
+    return convs, reads, ["branch3x3", "branch3x3dbl_3", "maxpool"]
+
+
+def _block_c(cin, c7):
+    convs = [_c("branch1x1", cin, 192), _c("branch7x7_1", cin, c7), _c("branch7x7_2", c7, c7, (1, 7), p=(0, 3)),
+             _c("branch7x7_3", c7, 192, (7, 1), p=(3, 0)), _c("branch7x7dbl_1", cin, c7),
+             _c("branch7x7dbl_2", c7, c7, (7, 1), p=(3, 0)), _c("branch7x7dbl_3", c7, c7, (1, 7), p=(0, 3)),
+             _c("branch7x7dbl_4", c7, c7, (7, 1), p=(3, 0)), _c("branch7x7dbl_5", c7, 192, (1, 7), p=(0, 3)),
+             _c("branch_pool", cin, 192)]
+    reads = {"branch1x1": "x", "branch7x7_1": "x", "branch7x7_2": "branch7x7_1", "branch7x7_3": "branch7x7_2",
+             "branch7x7dbl_1": "x", "branch7x7dbl_2": "branch7x7dbl_1", "branch7x7dbl_3": "branch7x7dbl_2",
+             "branch7x7dbl_4": "branch7x7dbl_3", "branch7x7dbl_5": "branch7x7dbl_4", "branch_pool": "pool"}
+    return convs, reads, ["branch1x1", "branch7x7_3", "branch7x7dbl_5", "branch_pool"]
+
+
+def _block_d(cin):
+    convs = [_c("branch3x3_1", cin, 192), _c("branch3x3_2", 192, 320, 3, s=2), _c("branch7x7x3_1", cin, 192),
+             _c("branch7x7x3_2", 192, 192, (1, 7), p=(0, 3)), _c("branch7x7x3_3", 192, 192, (7, 1), p=(3, 0)),
+             _c("branch7x7x3_4", 192, 192, 3, s=2)]
+    reads = {"branch3x3_1": "x", "branch3x3_2": "branch3x3_1", "branch7x7x3_1": "x", "branch7x7x3_2": "branch7x7x3_1",
+             "branch7x7x3_3": "branch7x7x3_2", "branch7x7x3_4": "branch7x7x3_3"}
+    return convs, reads, ["branch3x3_2", "branch7x7x3_4", "maxpool"]
+
+
+def _block_e(cin):
+    convs = [_c("branch1x1", cin, 320), _c("branch3x3_1", cin, 384), _c("branch3x3_2a", 384, 384, (1, 3), p=(0, 1)),
+             _c("branch3x3_2b", 384, 384, (3, 1), p=(1, 0)), _c("branch3x3dbl_1", cin, 448),
+             _c("branch3x3dbl_2", 448, 384, 3, p=1), _c("branch3x3dbl_3a", 384, 384, (1, 3), p=(0, 1)),
+             _c("branch3x3dbl_3b", 384, 384, (3, 1), p=(1, 0)), _c("branch_pool", cin, 192)]
+    reads = {"branch1x1": "x", "branch3x3_1": "x", "branch3x3_2a": "branch3x3_1", "branch3x3_2b": "branch3x3_1",
+             "branch3x3dbl_1": "x", "branch3x3dbl_2": "branch3x3dbl_1", "branch3x3dbl_3a": "branch3x3dbl_2",
+             "branch3x3dbl_3b": "branch3x3dbl_2", "branch_pool": "pool"}
+    return convs, reads, ["branch1x1", "branch3x3_2a", "branch3x3_2b", "branch3x3dbl_3a", "branch3x3dbl_3b", "branch_pool"]
+
+
+TV_STEM = [_c("Conv2d_1a_3x3", 3, 32, 3, s=2), _c("Conv2d_2a_3x3", 32, 32, 3), _c("Conv2d_2b_3x3", 32, 64, 3, p=1),
+           _c("Conv2d_3b_1x1", 64, 80), _c("Conv2d_4a_3x3", 80, 192, 3)]
+# Mixed blocks, with the channels and the side of their output at 299x299 (the published table:
+# 35x35x256/288/288, 17x17x768, 8x8x1280/2048/2048).
+TV_MIXED = [("Mixed_5b", _block_a(192, 32), 256, 35), ("Mixed_5c", _block_a(256, 64), 288, 35),
+            ("Mixed_5d", _block_a(288, 64), 288, 35), ("Mixed_6a", _block_b(288), 768, 17),
+            ("Mixed_6b", _block_c(768, 128), 768, 17), ("Mixed_6c", _block_c(768, 160), 768, 17),
+            ("Mixed_6d", _block_c(768, 160), 768, 17), ("Mixed_6e", _block_c(768, 192), 768, 17),
+            ("Mixed_7a", _block_d(768), 1280, 8), ("Mixed_7b", _block_e(1280), 2048, 8),
+            ("Mixed_7c", _block_e(2048), 2048, 8)]
+
+
+def reference_convs(aux: bool) -> list:
+    convs = list(TV_STEM)
+    for name, (block, _, _), _, _ in TV_MIXED:
+        convs += [(f"{name}.{c[0]}", *c[1:]) for c in block]
+        if name == "Mixed_6e" and aux:  # InceptionAux(768, classes) is registered between Mixed_6e and Mixed_7a
+            convs += [_c("AuxLogits.conv0", 768, 128), _c("AuxLogits.conv1", 128, 768, 5)]
+    return convs
+
+
+def reference_state_dict_layout(variant: str, aux: bool) -> list:
+    """[(key, shape)] in order, without BatchNorm's num_batches_tracked counters."""
+    keys = []
+    for name, cin, cout, (kh, kw), _, _ in reference_convs(aux):
+        keys.append((f"{name}.conv.weight", (cout, cin, kh, kw)))
+        keys += [(f"{name}.bn.{p}", (cout,)) for p in ("weight", "bias", "running_mean", "running_var")]
+        if name == "AuxLogits.conv1":
+            keys += [("AuxLogits.fc.weight", (1000, 768)), ("AuxLogits.fc.bias", (1000,))]
+    classes = 1008 if variant == "fid" else 1000
+    return keys + [("fc.weight", (classes, 2048)), ("fc.bias", (classes,))]
+
+
+@pytest.mark.parametrize("variant", ["fid", "torchvision"])
+def test_inception_layers_match_the_reference_architecture_in_order(variant):
+    net = inc.InceptionV3(variant)
+    own = [(k, tuple(v.shape)) for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")]
+    reference = reference_state_dict_layout(variant, aux=False)
+    assert len(own) == len(reference) and own == reference
+    published = reference_state_dict_layout(variant, aux=variant == "torchvision")  # the file holds AuxLogits
+    assert inc.published_keys(variant) == dict(published)
+    assert sum(math.prod(s) for k, s in published if "running_" not in k) == (27_161_264 if variant == "torchvision" else
+                                                                                27_161_264 - 3_326_696 + 8 * 2049)
+    modules = dict(net.named_modules())
+    for name, cin, cout, k, s, p in reference_convs(aux=False):
+        conv, bn = modules[name].conv, modules[name].bn
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding) == (cin, cout, k, (s, s), p), name
+        assert conv.bias is None and bn.eps == 0.001, name
+
+
+@pytest.mark.parametrize("variant", ["fid", "torchvision"])
+def test_inception_blocks_wire_and_concatenate_their_branches_in_the_reference_order(variant, one_thread):
+    """Hooks record what every conv reads and writes at 299x299; each block's output must be the
+    concatenation of its branches in the reference order, each conv must read what the reference
+    says (the 2015 graph's pools: TensorFlow's average without the padding, a max pool in Mixed_7c;
+    torchvision's: average with the padding)."""
+    torch.manual_seed(0)
+    net = inc.InceptionV3(variant).eval()
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen[name] = (args[0], out)
+        return hook
+
+    handles = [m.register_forward_hook(record(n)) for n, m in net.named_modules()
+               if isinstance(m, inc.BasicConv2d) or n.startswith("Mixed_") and "." not in n]
+    x = torch.rand(1, 3, 299, 299) * 2 - 1
+    try:
+        with torch.no_grad():
+            pool3 = net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    avg = lambda t, pad: F.avg_pool2d(t, 3, stride=1, padding=1, count_include_pad=pad)  # noqa: E731
+    # the stem: 1a -> 2a -> 2b -> max pool 3/2 -> 3b -> 4a -> max pool 3/2 -> Mixed_5b
+    assert torch.equal(seen["Conv2d_1a_3x3"][0], x)
+    for prev, cur in (("Conv2d_1a_3x3", "Conv2d_2a_3x3"), ("Conv2d_2a_3x3", "Conv2d_2b_3x3"), ("Conv2d_3b_1x1", "Conv2d_4a_3x3")):
+        assert torch.equal(seen[cur][0], seen[prev][1]), cur
+    assert torch.equal(seen["Conv2d_3b_1x1"][0], F.max_pool2d(seen["Conv2d_2b_3x3"][1], 3, 2))
+    block_input = F.max_pool2d(seen["Conv2d_4a_3x3"][1], 3, 2)
+    assert block_input.shape == (1, 192, 35, 35)
+    for name, (_, reads, concat), channels, side in TV_MIXED:
+        x_in, out = seen[name]
+        assert torch.equal(x_in, block_input), name
+        assert out.shape == (1, channels, side, side), name
+        if variant == "fid":
+            pool = F.max_pool2d(x_in, 3, stride=1, padding=1) if name == "Mixed_7c" else avg(x_in, False)
+        else:
+            pool = avg(x_in, True)
+        assert not torch.equal(avg(x_in, False), avg(x_in, True))  # the border tells the two averages apart
+        for conv, source in reads.items():
+            expected = x_in if source == "x" else pool if source == "pool" else seen[f"{name}.{source}"][1]
+            assert torch.equal(seen[f"{name}.{conv}"][0], expected), f"{name}.{conv} reads {source}"
+        parts = [F.max_pool2d(x_in, 3, 2) if c == "maxpool" else seen[f"{name}.{c}"][1] for c in concat]
+        assert torch.equal(out, torch.cat(parts, 1)), f"{name}: branches concatenated out of order"
+        block_input = out
+    torch.testing.assert_close(pool3, block_input.mean((2, 3)), rtol=1e-5, atol=0)
+    # the branches are distinguishable, so a swap of two equally wide ones would show above
+    a5 = [seen[f"Mixed_5b.{c}"][1] for c in ("branch1x1", "branch5x5_2")]
+    e7 = [seen[f"Mixed_7c.{c}"][1] for c in ("branch3x3_2a", "branch3x3_2b", "branch3x3dbl_3a", "branch3x3dbl_3b")]
+    assert not torch.equal(*a5) and all(not torch.equal(p, q) for i, p in enumerate(e7) for q in e7[i + 1:])
 
 
 @pytest.mark.slow
@@ -291,6 +545,40 @@ def test_lpips_loads_the_published_layout_and_is_zero_for_identical_images(weigh
     with torch.no_grad():
         d = net(x, y)
         assert d.shape == (3,) and (d > 0).all() and net(x, x).abs().max() < 1e-6
+        # the number, from the two files' tensors and the lpips package's definition
+        expected = lpips_reference(torch.load(weights_dir / lp.ALEXNET_FILE), saved, x, y)
+        torch.testing.assert_close(d, expected, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(net(y, x), d, rtol=1e-6, atol=0)  # symmetric
+        # a growing distortion of one image: the distance grows with its strength
+        noise = torch.randn(1, 3, 64, 32, generator=torch.Generator().manual_seed(5))
+        ds = [net(x[:1], (x[:1] + t * noise).clamp(-1, 1)).item() for t in (0.02, 0.1, 0.3, 1.0)]
+        assert all(a < b for a, b in zip(ds, ds[1:])), ds
+
+
+def lpips_reference(alexnet: dict, lin: dict, x0, x1):
+    """LPIPS v0.1 (lpips.LPIPS(net="alex", version="0.1")) written from the package's definition:
+    ScalingLayer, torchvision AlexNet ``features`` read after its five ReLUs, ``normalize_tensor``
+    (eps 1e-10), the squared difference weighted by ``lin{i}`` (1x1, no bias), ``spatial_average``, summed."""
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+    def conv(h, i, padding, stride=1):
+        return F.relu(F.conv2d(h, alexnet[f"features.{i}.weight"], alexnet[f"features.{i}.bias"], stride, padding))
+
+    def features(x):
+        relu1 = conv((x - shift) / scale, 0, padding=2, stride=4)
+        relu2 = conv(F.max_pool2d(relu1, 3, 2), 3, padding=2)
+        relu3 = conv(F.max_pool2d(relu2, 3, 2), 6, padding=1)
+        relu4 = conv(relu3, 8, padding=1)
+        return relu1, relu2, relu3, relu4, conv(relu4, 10, padding=1)
+
+    total = 0
+    for i, (a, b) in enumerate(zip(features(x0), features(x1))):
+        a = a / (torch.sqrt(torch.sum(a**2, dim=1, keepdim=True)) + 1e-10)
+        b = b / (torch.sqrt(torch.sum(b**2, dim=1, keepdim=True)) + 1e-10)
+        weighted = (lin[f"lin{i}.model.1.weight"] * (a - b) ** 2).sum(1, keepdim=True)
+        total = total + weighted.mean([2, 3], keepdim=True)
+    return total.flatten()
 
 
 def test_missing_weights_error_names_each_file_and_where_to_put_it(tmp_path, monkeypatch):
@@ -386,8 +674,20 @@ def test_evaluate_without_weights_reports_pixel_metrics_and_names_the_missing_fi
     for key, files in (("is", [inc.FID_INCEPTION_FILE]), ("fid_torchvision", [inc.TV_INCEPTION_FILE]),
                        ("lpips", [lp.ALEXNET_FILE, lp.LPIPS_FILE])):
         assert r.value(key) is None and all(f in r[key].error for f in files) and "put it in" in r[key].error
-    for key in ("mask_ssim", "l1", "psnr_uint8_wrap", "ssim_modern"):
-        assert r.value(key) is not None and math.isfinite(r.value(key))
+    # each per-pair metric on (target, generated) in that order (legacy SSIM takes its range from the
+    # second), mask-SSIM with the mask of the *target* pose on both images, averaged over the pairs
+    masks = {b: market_mask(ann[b], 128, 64) for _, b in pairs}
+    expected = {
+        "l1": [l1_legacy(load(b), load(a)) for a, b in pairs],
+        "psnr_uint8_wrap": [psnr_uint8_wrap(load(b), load(a)) for a, b in pairs],
+        "ssim_modern": [ssim_modern(load(b), load(a)) for a, b in pairs],
+        "mask_ssim": [ssim_legacy(apply_mask(load(b), masks[b]), apply_mask(load(a), masks[b])) for a, b in pairs],
+    }
+    for key, values in expected.items():
+        assert r.value(key) == pytest.approx(np.mean(values)), key
+    condition_masks = [market_mask(ann[a], 128, 64) for a, _ in pairs]  # the poses differ: so do the masks
+    assert r.value("mask_ssim") != pytest.approx(np.mean([ssim_legacy(apply_mask(load(b), m), apply_mask(load(a), m))
+                                                          for (a, b), m in zip(pairs, condition_masks)]))
     text = r.to_text()
     assert "4 of 5 pairs evaluated" in text and "test_4.jpg___test_0.jpg.png" in text and "OpenPose" in text
     assert "| mask-SSIM | legacy |" in r.to_markdown()
@@ -421,6 +721,27 @@ def test_evaluate_rejects_a_generated_image_of_the_wrong_size(tiny_data, tmp_pat
 @pytest.mark.slow
 def test_evaluate_with_weights_computes_every_metric_and_keeps_partial_batches(tiny_data, tmp_path, weights_dir, monkeypatch):
     monkeypatch.setattr(inc, "SIZE", 75)  # random weights: the input size only changes the cost here
+    # Random weights give every image nearly the same logits (an IS within 1e-7 of 1): centred on the
+    # first batch's mean and scaled, the same way for every call, so that the IS tells images apart
+    # (differences of O(1), no probability underflows). The networks are loaded once and kept.
+    classify, centre = inc.InceptionV3.classify, []
+
+    def spread_logits(self, pool, bias=True):
+        logits = classify(self, pool, bias)
+        if not centre:
+            centre.append(logits.mean(0))
+        return 1000 * (logits - centre[0])
+
+    monkeypatch.setattr(inc.InceptionV3, "classify", spread_logits)
+    nets, load_inception, load_lpips = {}, inc.load_inception, lp.load_lpips
+
+    def once(key, load):
+        if key not in nets:
+            nets[key] = load()
+        return nets[key]
+
+    monkeypatch.setattr(inc, "load_inception", lambda v, *a, **k: once(v, lambda: load_inception(v, *a, **k)))
+    monkeypatch.setattr("pona.metrics.evaluate.load_lpips", lambda *a, **k: once("lpips", lambda: load_lpips(*a, **k)))
     gen = tmp_path / "gen"
     copy_condition_images(tiny_data, gen)
     common = dict(weights_dir=weights_dir, estimator=fixed_estimator, download=False, cache_dir=tmp_path / "cache")
@@ -428,12 +749,41 @@ def test_evaluate_with_weights_computes_every_metric_and_keeps_partial_batches(t
     for m in r.metrics:
         assert m.error is None and m.value is not None and math.isfinite(m.value), m
     # every pair entered, although the last batch held one
-    assert "5 generated vs 6 training images" in r["fid_2015"].detail and r.value("is") >= 1.0
-    assert "5 splits" in r["is"].detail
+    assert "5 generated vs 6 training images" in r["fid_2015"].detail
+    # 5 images in 5 splits: one image per split, where p(y) = p(y|x) and IS = e^0 = 1 by definition
+    assert "5 splits" in r["is"].detail and r.value("is") == pytest.approx(1.0) and r["is"].std == pytest.approx(0.0)
     assert len(list((tmp_path / "cache").glob("fid-reference-*.npz"))) == 2
-    r64 = evaluate(gen, tiny_data, "legacy", batch_size=64, **common)  # one batch: same numbers
-    for key in ("ssim", "is", "mask_is", "pckh"):
+    # LPIPS: the mean over pairs of d(generated, target), both mapped to [-1, 1]
+    load = lambda name: np.asarray(Image.open(tiny_data / "test" / name).convert("RGB"))  # noqa: E731
+    pairs = [(f"test_{i}.jpg", f"test_{(i + 1) % 5}.jpg") for i in range(5)]
+    generated = np.stack([load(a) for a, _ in pairs])  # the copy baseline: the condition images
+    unit = lambda images: torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1  # noqa: E731
+    with torch.no_grad():
+        lpips_direct = nets["lpips"](unit(generated), unit(np.stack([load(b) for _, b in pairs])))
+    assert r.value("lpips") == pytest.approx(lpips_direct.mean().item(), rel=1e-5)
+
+    # IS and mask-IS over one split of all 5 images: the 2015 graph on the generated images in pairs
+    # order (times the target pose's mask for mask-IS), TF1 resize and (x - 128) / 128, fc without bias
+    monkeypatch.setattr("pona.metrics.evaluate.SPLITS", 1)
+    r64 = evaluate(gen, tiny_data, "legacy", batch_size=64, **common)  # one batch
+    for key in ("ssim", "pckh"):
         assert r64.value(key) == pytest.approx(r.value(key), rel=1e-4, abs=1e-4), key
+    from pona.data.layout import read_annotations
+    ann = read_annotations(tiny_data / "toy-annotation-test.csv")
+    masked = np.stack([apply_mask(load(a), market_mask(ann[b], 128, 64)) for a, b in pairs])
+    net = nets["fid"]
+    with torch.no_grad():
+        def logits(images, bias=False, mode="tf_graph"):
+            return net.classify(net(inc.preprocess(torch.from_numpy(images), mode)), bias=bias).double().numpy()
+        direct = {"is": inception_score(logits(generated), 1)[0], "mask_is": inception_score(logits(masked), 1)[0]}
+        mistakes = {"fc bias": inception_score(logits(generated, bias=True), 1)[0],
+                    "pytorch-fid input": inception_score(logits(generated, mode="pytorch_fid"), 1)[0],
+                    "unmasked": direct["is"]}
+    for key, value in direct.items():
+        assert r64.value(key) == pytest.approx(value, rel=1e-4), key
+    assert r64.value("is") > 1.01
+    for what, value in mistakes.items():
+        assert abs(value - direct["is" if what != "unmasked" else "mask_is"]) > 0.05 * (direct["is"] - 1), what
 
 
 def test_cli_evaluate_copy_baseline_writes_json_and_markdown(tiny_data, tmp_path, capsys, monkeypatch):

@@ -183,3 +183,20 @@ def test_patn_has_the_pona_interface(tiny_config):
     g = PATNGenerator(GeneratorConfig(arch="patn", ngf=16, n_blocks=2, image_size=(32, 16)))
     out, maps = g(*tiny_inputs(), return_attention=True)
     assert out.shape == (2, 3, 32, 16) and maps == [[], []]
+
+
+def test_generator_and_reid_checkpoints_share_one_format_and_tell_each_other_apart(tmp_path):
+    from pona.errors import CheckpointError
+    from pona.models.io import load_generator, save_generator
+    from pona.reid import ReIDConfig, ReIDNet, load_reid, save_reid
+
+    g = Generator(GeneratorConfig(ngf=8, n_blocks=1, image_size=(32, 16)))
+    r = ReIDNet(ReIDConfig(backbone="small", num_classes=3, image_size=(32, 16)))
+    save_generator(g, tmp_path / "g.safetensors", {"iteration": 7})
+    save_reid(r, tmp_path / "r.safetensors")
+    assert load_generator(tmp_path / "g.safetensors").config == g.config
+    assert load_reid(tmp_path / "r.safetensors").config == r.config
+    with pytest.raises(CheckpointError, match=r"not a pona generator checkpoint \(format='pona-reid'\)"):
+        load_generator(tmp_path / "r.safetensors")
+    with pytest.raises(CheckpointError, match=r"not a pona re-ID checkpoint \(format='pona-generator'\)"):
+        load_reid(tmp_path / "g.safetensors")

@@ -258,6 +258,8 @@ BAD = {
     "pona absurd size": ({"keypoints": KP.tolist(), "image_size": [200000, 64]},
                          "positive integers up to 100000, got 200000x64"),
     "pona 1e308 size": ({"keypoints": KP.tolist(), "image_size": [1e308, 64]}, "must be [height, width]"),
+    "pona half-missing joint": ({"keypoints": [[-1, 35]] + KP.tolist()[1:], "image_size": [H, W]},
+                                "joint 0 (nose) is [-1, 35]: -1 in one coordinate only"),
     "huge coordinate": (openpose(with_value(0, 1e308)), "beyond any image"),
     "every joint missing": (openpose([0.0] * 54), "every joint is missing"),
     "every joint outside": ({"keypoints": (KP + 500).tolist(), "image_size": [H, W]}, "every joint is outside"),

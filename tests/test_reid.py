@@ -170,6 +170,18 @@ def test_same_camera_exclusion_and_distractors_change_the_result():
     assert r["mAP"] == pytest.approx((1 / 2 + 1 + (1 / 2 + 2 / 3 + 3 / 4) / 3) / 3)
 
 
+def test_identical_query_and_gallery_features_give_a_perfect_ranking():
+    rng = np.random.default_rng(0)
+    feats = torch.tensor(rng.normal(size=(4, 8)), dtype=torch.float32)
+    ids, cams = [1, 2, 3, 4], [1, 1, 1, 1]
+    for distance in ("cosine", "euclidean"):
+        r = evaluate_ranking(distance_matrix(feats, feats, distance).numpy(), ids, cams, ids, [2, 2, 2, 2])
+        assert (r["mAP"], r["rank1"], r["queries"], r["skipped"]) == (1.0, 1.0, 4, 0)
+    # the same features under another camera are the only correct match: identities shuffled, no query finds it first
+    r = evaluate_ranking(distance_matrix(feats, feats, "euclidean").numpy(), ids, cams, [2, 3, 4, 1], [2, 2, 2, 2])
+    assert r["rank1"] == 0.0 and r["mAP"] < 1
+
+
 def test_evaluate_ranking_rejects_mismatched_shapes_and_no_valid_query():
     with pytest.raises(ValueError, match="does not match"):
         evaluate_ranking(DIST[:, :5], Q_IDS, Q_CAMS, G_IDS, G_CAMS)
@@ -351,9 +363,50 @@ def test_reid_train_and_evaluate_cli(tmp_path, capsys):
     code, out, err = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run"), "--data", str(tmp_path / "m"))
     assert code == 0, err
     assert out.startswith("mAP ") and "3 queries, 0 skipped, 7 gallery images, cosine distance" in out
+    text = out
     code, out, _ = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run"), "--data", str(tmp_path / "m"),
-                       "--distance", "euclidean", "--json")
+                       "--json")
     r = json.loads(out)
-    assert 0 < r["mAP"] <= 1 and r["rank1"] <= r["rank5"] <= r["rank10"] == 1.0  # 2 candidates per query
+    # the table is the JSON in percent
+    assert text.startswith(f"mAP {100 * r['mAP']:.2f}  rank-1 {100 * r['rank1']:.2f}  rank-5 {100 * r['rank5']:.2f}  "
+                           f"rank-10 {100 * r['rank10']:.2f}  ")
+    # the numbers are the model's: features of the query and gallery files, ranked by evaluate_ranking
+    from pona.reid import extract_features, read_market_folder
+    model = load_reid(tmp_path / "run")
+    (q_names, q_ids, q_cams), (g_names, g_ids, g_cams) = (read_market_folder(tmp_path / "m" / d) for d in ("query", "bounding_box_test"))
+    qf = extract_features(model, [tmp_path / "m/query" / n for n in q_names])
+    gf = extract_features(model, [tmp_path / "m/bounding_box_test" / n for n in g_names])
+    expected = evaluate_ranking(distance_matrix(qf, gf).numpy(), q_ids, q_cams, g_ids, g_cams)
+    assert r["mAP"] == pytest.approx(expected["mAP"]) and r["rank1"] == pytest.approx(expected["rank1"])
+    assert (r["queries"], r["skipped"], r["gallery"], r["distance"]) == (3, 0, 7, "cosine")
     code, _, err = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "run/options.json"), "--data", str(tmp_path / "m"))
     assert code == 2 and err.startswith("error: ") and "not a safetensors file" in err
+
+
+def test_reid_evaluate_cli_on_gallery_copies_of_the_queries_prints_100(tmp_path, capsys):
+    """Each query's only correct match is a pixel copy of it under another camera: whatever the
+    weights, its distance is 0 and it ranks first, so mAP and rank-1 are 100 (the CLI prints percent).
+    With the copies' identities rotated, no query finds its match first: rank-1 0."""
+    from pona.reid import ReIDNet, save_reid
+
+    save_reid(ReIDNet(ReIDConfig("small", 4, image_size=SIZE)).eval(), tmp_path / "reid.safetensors")
+    queries = [(pid, 1, 100) for pid in range(50, 54)]
+    copies = [(pid, 2, 100) for pid in range(50, 54)]  # same identity and frame: the same pixels
+    others = [(pid, 3, 7) for pid in range(60, 63)] + [(0, 4, 3)]  # other people and a distractor
+    for root in ("same", "rotated"):
+        write_folder(tmp_path / root / "query", queries)
+        write_folder(tmp_path / root / "bounding_box_test", copies + others)
+    rotated = tmp_path / "rotated" / "bounding_box_test"  # rename copy of 50 -> 51, 51 -> 52, ... (cameras kept)
+    for pid in range(50, 54):
+        (rotated / format_market_name(pid, 2, 1, 100, 1)).rename(rotated / f"tmp{pid}.jpg")
+    for pid in range(50, 54):
+        (rotated / f"tmp{pid}.jpg").rename(rotated / format_market_name(50 + (pid - 49) % 4, 2, 1, 100, 1))
+    for flip in ((), ("--no-flip",)):
+        code, out, err = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "reid.safetensors"),
+                                 "--data", str(tmp_path / "same"), "--distance", "euclidean", *flip)
+        assert code == 0, err
+        assert out.startswith("mAP 100.00  rank-1 100.00  rank-5 100.00  rank-10 100.00  (4 queries, 0 skipped, 8 gallery images")
+    code, out, err = run_cli(capsys, "reid", "evaluate", "--checkpoint", str(tmp_path / "reid.safetensors"),
+                             "--data", str(tmp_path / "rotated"), "--distance", "euclidean", "--json")
+    r = json.loads(out)
+    assert r["rank1"] == 0.0 and r["mAP"] < 1 and (r["queries"], r["gallery"]) == (4, 8)

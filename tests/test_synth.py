@@ -8,10 +8,11 @@ from pona.cli import main
 from pona.data import PairDataset, read_annotations, read_pairs
 from pona.data.synth import (BodyPose, example, montage, read_identities, render, render_layer, sample_identity,
                              sample_pose, sample_pose_sequence, street_background, camera_style, write_dataset)
-from pona.data.synth.posing import COCO, P, fit, skeleton, to_pixels
+from pona.data.synth.posing import P, fit, skeleton, to_pixels
 from pona.errors import DataError
+from pona.pose import JOINTS
 
-J = {name: i for i, name in enumerate(COCO)}
+J = {name: i for i, name in enumerate(JOINTS)}
 
 
 def person(i, preset="market"):

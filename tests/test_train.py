@@ -2,7 +2,6 @@ import json
 import os
 import signal
 import socket
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +13,9 @@ from pona.train import checkpoint
 from pona.train.config import ConfigError, load_config
 from pona.train.monitor import read_metrics
 from pona.train.pool import ImagePool
-from pona.train.trainer import LOSS_KEYS, Trainer, TrainingDiverged, epoch_order, load_run_config
+from pona.train.rundir import load_run_config
+from pona.train.seeding import epoch_order
+from pona.train.trainer import LOSS_KEYS, Trainer, TrainingDiverged
 from test_losses import fake_torchvision_vgg19
 from tiny_people import write_tiny_dataset
 
@@ -60,6 +61,20 @@ def test_image_pool_mixes_past_fakes_and_restores_its_state():
     other.load_state_dict(state)
     assert [other.query(torch.full((4, 1, 1, 1), 10.0 + i)).flatten().tolist() for i in range(3)] == outs
     assert torch.equal(ImagePool(0).query(a), a)
+
+
+def test_time_decay_anneals_the_learning_rate_to_zero_by_the_wall_clock_budget(data, tmp_path):
+    cfg = tiny(data, "optim.lr=0.001", "optim.time_decay=0.25", "optim.constant_iterations=100000",
+               "run.log_every=1", "run.val_every=0", "run.checkpoint_every=100000")
+    result = Trainer(cfg, tmp_path / "run").train(max_minutes=0.06)  # 3.6 s; the last 0.9 s decays
+    assert result["stopped"] == "max_minutes"
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "train")]
+    assert len(lrs) >= 3, lrs
+    assert lrs[0] == pytest.approx(0.001)  # before the last quarter: the iteration schedule's rate
+    assert all(b <= a for a, b in zip(lrs, lrs[1:])), lrs
+    assert lrs[-1] < 0.2 * 0.001, lrs  # annealed by the deadline
+    with pytest.raises(ConfigError, match="time_decay"):
+        tiny(data, "optim.time_decay=1.5")
 
 
 @pytest.mark.slow
@@ -291,12 +306,152 @@ def test_the_perceptual_term_uses_the_vgg_weights_given(data, tmp_path):
     assert losses["g_total"] == pytest.approx(5 * losses["g_gan"] + 10 * losses["g_l1"] + 10 * losses["g_perc"], rel=1e-5)
 
 
-@pytest.mark.parametrize("ablation", ["model.cross_attention=false", "model.self_attention=false",
-                                      "model.fusion=tail", "model.arch=patn", "run.channels_last=true"])
+ABLATIONS = ["model.cross_attention=false", "model.self_attention=false", "model.fusion=tail", "model.arch=patn",
+             "run.channels_last=true"]
+
+
+def _params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS)
 def test_ablations_train_from_config(data, tmp_path, ablation):
+    """Each override builds the network it names (checked against the full PoNA of the same size),
+    and that network trains."""
+    from dataclasses import replace
+
+    from pona.models import PATNGenerator, PoseAttention, SelfAttention, build_generator
+
     t = Trainer(tiny(data, ablation, "model.n_blocks=1"), tmp_path / "run")
-    losses = t.train_step(next(t.batches(0)))
+    if ablation == "run.channels_last=true":  # a layout, not a model change: the NCHW model's output
+        nchw = Trainer(tiny(data, "model.n_blocks=1"), tmp_path / "nchw").nets["generator"].eval()
+        batch = next(t.batches(0))
+        inputs = [batch[k] for k in ("source_image", "source_maps", "target_maps")]
+        with torch.no_grad():  # eval: no dropout, whose masks depend on the memory layout
+            out = t.nets["generator"].eval()(*(x.contiguous(memory_format=torch.channels_last) for x in inputs))
+            torch.testing.assert_close(out, nchw(*inputs), rtol=1e-4, atol=1e-5)
+        t.nets["generator"].train()
+    losses = t.train_step(next(t.batches(0)))  # first: building the reference below draws random numbers
     assert all(np.isfinite(v) for v in losses.values())
+    g = t.nets["generator"]
+    full = build_generator(replace(g.config, arch="pona", fusion="head", cross_attention=True, self_attention=True))
+    names = [n for n, _ in g.named_parameters()]
+    kinds = {type(m) for m in g.modules()}
+    if ablation == "model.cross_attention=false":  # w/o Cro.: the pose pathway and both attentions are gone
+        pose_pathway = ("pose_encoder.", ".cross_attn.", ".self_attn.", ".fuse_conv.", ".pose_conv.")
+        assert names == [n for n, _ in full.named_parameters() if not any(p in "." + n for p in pose_pathway)]
+        assert not kinds & {PoseAttention, SelfAttention}
+    elif ablation == "model.self_attention=false":  # w/o Self.: the self-attention only
+        assert names == [n for n, _ in full.named_parameters() if ".self_attn." not in n]
+        assert PoseAttention in kinds and SelfAttention not in kinds
+    elif ablation == "model.fusion=tail":  # the codes are fused after the pose convs, then projected 2C -> C
+        C = 4 * g.config.ngf
+        block = g.blocks[0]
+        assert (block.fuse_conv[0].in_channels, block.pose_conv[0].in_channels) == (C, C)
+        assert (block.fuse_proj.in_channels, block.fuse_proj.out_channels, block.fuse_proj.kernel_size) == (2 * C, C, (1, 1))
+        assert block.self_attn.value.in_channels == 2 * C
+    elif ablation == "model.arch=patn":  # the PATN baseline: no non-local attention at all
+        assert isinstance(g, PATNGenerator) and not kinds & {PoseAttention, SelfAttention}
+    else:  # same network, NHWC weights
+        assert t.precision.channels_last and names == [n for n, _ in full.named_parameters()]
+        convs = [p for p in g.parameters() if p.dim() == 4 and p.shape[2] * p.shape[3] > 1 and p.shape[1] > 1]
+        assert convs and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs)
+
+
+def tiny_generator(n_blocks=2, **changes):
+    """A small generator with O(1) activations everywhere and every attention gate open (> 0)."""
+    from pona.models import GeneratorConfig, build_generator
+    from released_reference import randomize
+
+    config = GeneratorConfig(ngf=8, n_blocks=n_blocks, norm="batch", image_size=(32, 16), **changes)
+    return randomize(build_generator(config)).eval()
+
+
+def with_weights_of(source, model):
+    """``model`` loaded with ``source``'s tensors of the same names (an ablation holds a subset)."""
+    sd = source.state_dict()
+    model.load_state_dict({k: sd[k] for k in model.state_dict()})
+    return model
+
+
+def test_without_cross_attention_the_output_ignores_the_poses_and_is_the_full_model_with_its_gate_shut():
+    from helpers import tiny_inputs
+
+    full = tiny_generator()
+    ablated = with_weights_of(full, tiny_generator(cross_attention=False))
+    image, src, dst = tiny_inputs()
+    other_src, other_dst = src.flip(0), dst.flip(0)  # the other person's poses
+    with torch.no_grad():
+        out = ablated(image, src, dst)
+        assert torch.equal(out, ablated(image, other_src, other_dst))  # no pose reaches the output
+        assert not torch.allclose(full(image, src, dst), full(image, src, other_dst), atol=1e-3)  # the full model follows it
+        for block in full.blocks:
+            block.cross_attn.gamma.zero_()  # eq. (7) with gamma = 0: the image code never reads the pose code
+        torch.testing.assert_close(full(image, src, dst), out, rtol=0, atol=1e-5)  # up to float rounding
+    # what goes, counted from the layer definitions (ngf 8, C = 32, batch norm: convs without bias
+    # in the encoder; SAGAN attention: query and key C -> C/8, value C -> C, with biases)
+    ngf, C = 8, 32
+    pose_encoder = 36 * ngf * 49 + 2 * ngf + ngf * 2 * ngf * 9 + 2 * 2 * ngf + 2 * ngf * C * 9 + 2 * C
+    cross = 2 * (C * C // 8 + C // 8) + C * C + C + 1                                # + gamma
+    self_ = 2 * (2 * C * 2 * C // 8 + 2 * C // 8) + 2 * C * 2 * C + 2 * C + 2       # on 2C channels, + gamma, beta
+    fuse = 2 * (2 * C * 2 * C * 9 + 2 * C)                                           # double conv 2C -> 2C
+    pose = (2 * C * 2 * C * 9 + 2 * C) + (2 * C * C * 9 + C)                         # double conv 2C -> C
+    assert _params(full) - _params(ablated) == pose_encoder + 2 * (cross + self_ + fuse + pose)
+
+
+def test_without_self_attention_the_model_is_the_full_one_with_the_self_attention_gates_shut():
+    from helpers import tiny_inputs
+
+    full = tiny_generator()
+    ablated = with_weights_of(full, tiny_generator(self_attention=False))
+    image, src, dst = tiny_inputs()
+    with torch.no_grad():
+        with_self = full(image, src, dst)
+        for block in full.blocks:  # eq. (2): gamma * attn(f) + beta * f + f = f
+            block.self_attn.gamma.zero_()
+            block.self_attn.beta.zero_()
+        out = ablated(image, src, dst)
+        torch.testing.assert_close(full(image, src, dst), out, rtol=0, atol=1e-5)  # up to float rounding
+        assert not torch.allclose(with_self, out, atol=1e-3)  # the self-attention did contribute
+        assert not torch.allclose(out, ablated(image, src, dst.flip(0)), atol=1e-3)  # the pose guidance stays
+    C = 32
+    assert _params(full) - _params(ablated) == 2 * (2 * (2 * C * 2 * C // 8 + 2 * C // 8) + 2 * C * 2 * C + 2 * C + 2)
+
+
+@pytest.mark.parametrize("fusion", ["head", "middle", "tail", "none"])
+def test_each_fusion_joins_the_image_code_where_its_definition_says(fusion):
+    """Table V: hooks record what each part of the pose update reads; compared with the definition
+    (PoNABlock's docstring): head: f = SA(cat(img, pose)); pose' = dc2(f + dc1(f)); middle: pose +=
+    dc1(pose); pose' = dc2(SA(cat(img, pose))); tail: pose += dc1(pose); pose' = conv1x1(SA(cat(img,
+    dc2(pose)))); none: f = SA(pose); pose' = dc2(f + dc1(f)). The cross attention reads pose'."""
+    from helpers import tiny_inputs
+
+    g = tiny_generator(n_blocks=1, fusion=fusion)
+    block, seen = g.blocks[0], {}
+    block.register_forward_pre_hook(lambda m, args: seen.__setitem__("block", args))
+    for name in ("self_attn", "fuse_conv", "pose_conv", "fuse_proj", "cross_attn"):
+        if getattr(block, name) is not None:
+            getattr(block, name).register_forward_hook(lambda m, args, out, name=name: seen.__setitem__(name, (args, out)))
+    with torch.no_grad():
+        g(*tiny_inputs())
+    img, pose = seen["block"][:2]
+    sa_in, sa_out = seen["self_attn"][0][0], seen["self_attn"][1][0]
+    (fc_in,), fc_out = seen["fuse_conv"]
+    (pc_in,), pc_out = seen["pose_conv"]
+    new_pose = seen["cross_attn"][0][0]
+    if fusion == "head":
+        checks = [(sa_in, torch.cat([img, pose], 1)), (fc_in, sa_out), (pc_in, sa_out + fc_out), (new_pose, pc_out)]
+    elif fusion == "middle":
+        checks = [(fc_in, pose), (sa_in, torch.cat([img, pose + fc_out], 1)), (pc_in, sa_out), (new_pose, pc_out)]
+    elif fusion == "tail":
+        (proj_in,), proj_out = seen["fuse_proj"]
+        checks = [(fc_in, pose), (pc_in, pose + fc_out), (sa_in, torch.cat([img, pc_out], 1)), (proj_in, sa_out),
+                  (new_pose, proj_out)]
+    else:
+        checks = [(sa_in, pose), (fc_in, sa_out), (pc_in, sa_out + fc_out), (new_pose, pc_out)]
+    for i, (got, expected) in enumerate(checks):
+        assert got.shape == expected.shape and torch.equal(got, expected), (fusion, i)
+    assert not torch.equal(sa_out, sa_in)  # the self-attention gates are open: the checks see it
 
 
 # -- two processes, gloo ----------------------------------------------------------------------------
@@ -368,7 +523,7 @@ def test_cli_trains_refuses_to_mix_runs_and_resumes_with_overrides(data, tmp_pat
 
 def test_gate_lr_multiplier_puts_only_the_attention_gates_in_a_faster_group():
     from pona.models import Generator, GeneratorConfig
-    from pona.train.trainer import param_groups
+    from pona.train.schedule import param_groups
 
     g = Generator(GeneratorConfig(ngf=8, n_blocks=2, image_size=(32, 16)))
     gates = {id(p) for n, p in g.named_parameters() if n.endswith((".gamma", ".beta"))}
@@ -381,7 +536,7 @@ def test_gate_lr_multiplier_puts_only_the_attention_gates_in_a_faster_group():
 
 
 def test_weight_average_follows_its_half_life_and_ramps_up():
-    from pona.train.trainer import EMA_RAMPUP, update_ema
+    from pona.train.schedule import EMA_RAMPUP, update_ema
 
     model, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
     with torch.no_grad():

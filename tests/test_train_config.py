@@ -1,7 +1,8 @@
 import pytest
 
+from pona.models import DiscriminatorConfig
 from pona.train.config import ConfigError, TrainConfig, from_dict, load_config, preset_names, read_yaml
-from pona.train.trainer import lr_factor
+from pona.train.schedule import lr_factor
 
 
 def test_presets_load_and_set_the_papers_values():
@@ -98,3 +99,55 @@ def test_precision_settings_accept_auto_and_keep_the_old_defaults():
     assert from_dict({"run": {"channels_last": "auto"}}).run.channels_last == "auto"
     with pytest.raises(ConfigError, match="channels_last must be bool or str, got 2"):
         from_dict({"run": {"channels_last": 2}})
+
+
+def test_discriminator_section_is_the_models_config_with_the_keys_the_trainer_sets_hidden():
+    cfg = load_config("synth-tiny", ["discriminator.ndf=8"])
+    assert isinstance(cfg.discriminator, DiscriminatorConfig) and cfg.discriminator.ndf == 8
+    assert list(cfg.to_dict()["discriminator"]) == ["ndf", "n_blocks", "dropout", "self_attention"]
+    for key in ("in_channels", "norm"):  # per network (6 / 21) and model.norm: never the user's
+        with pytest.raises(ConfigError, match=f"unknown key '{key}'"):
+            cfg.override(f"discriminator.{key}=1")
+    with pytest.raises(ConfigError, match=r"discriminator.dropout=1.0'?: dropout must be in \[0, 1\)"):
+        cfg.override("discriminator.dropout=1.0")
+
+
+def test_a_preset_with_a_base_states_only_what_differs_from_it():
+    from importlib import resources
+
+    based = 0
+    for name in preset_names():
+        with resources.as_file(resources.files("pona").joinpath("configs", f"{name}.yaml")) as path:
+            own = read_yaml(path)
+        if "base" not in own:
+            continue
+        based += 1
+        base = load_config(own.pop("base"))
+        for section, values in own.items():
+            for key, value in values.items():
+                got = getattr(getattr(base, section), key)
+                assert (list(got) if isinstance(got, tuple) else got) != value, f"{name}: {section}.{key} restates its base"
+        assert load_config(name) != base
+    assert based >= 5
+
+
+def test_a_config_file_inherits_from_a_preset_or_a_file_beside_it(tmp_path):
+    (tmp_path / "mine.yaml").write_text("base: synth-market\noptim:\n  lr: 0.003\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "more.yaml").write_text("base: ../mine.yaml\nmodel:\n  ngf: 8\n")
+    more, market = load_config(tmp_path / "sub" / "more.yaml"), load_config("synth-market")
+    assert more.optim.lr == 0.003 and more.model.ngf == 8
+    assert more.model.image_size == market.model.image_size and more.optim.gate_lr_mult == market.optim.gate_lr_mult
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="'base' chain comes back to itself"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: [1]\n")
+    with pytest.raises(ConfigError, match="'base' must be a preset name"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_checks_across_sections_refuse_at_load_time_as_print_config_does():
+    with pytest.raises(ConfigError, match="run.recompute_blocks applies to the PoNA generator, not model.arch=patn"):
+        load_config("synth-tiny", ["model.arch=patn", "run.recompute_blocks=true"])
+    assert load_config("synth-tiny", ["run.recompute_blocks=true"]).run.recompute_blocks

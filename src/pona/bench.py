@@ -268,9 +268,11 @@ def _inputs(batch: int, size: tuple[int, int]):
 def _open_gates(G) -> None:
     # gamma = beta = 0 at init would make attention a no-op on the output: open the gates so that
     # the equality check sees (and the backward pass flows through) every attention path
+    from .models.attention import is_gate
+
     with torch.no_grad():
         for name, p in G.named_parameters():
-            if name.rsplit(".", 1)[-1] in ("gamma", "beta"):
+            if is_gate(name):
                 p.fill_(0.5)
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .data.layout import SIZES
 from .errors import CheckpointError
+from .models.attention import GATES
 from .models.config import GeneratorConfig
 from .models.generator import Generator
 from .models.io import load_strict, save_generator
@@ -25,7 +27,7 @@ KEY_MAP = (
     (r"^stream2_down\.", "pose_encoder."),
     (r"^stream1_up\.", "decoder."),
     (r"^att\.(\d+)\.att2\.(query|key|value)_conv\.", r"blocks.\1.self_attn.\2."),
-    (r"^att\.(\d+)\.att2\.(gamma|beta)$", r"blocks.\1.self_attn.\2"),
+    (rf"^att\.(\d+)\.att2\.({'|'.join(GATES)})$", r"blocks.\1.self_attn.\2"),  # \2 kept: the released gates bear our names
     (r"^att\.(\d+)\.dconv\.conv\.", r"blocks.\1.fuse_conv."),
     (r"^att\.(\d+)\.dconv2\.conv\.", r"blocks.\1.pose_conv."),
     (r"^att\.(\d+)\.conv\.conv\.", r"blocks.\1.image_conv1."),
@@ -35,7 +37,7 @@ KEY_MAP = (
 )
 RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
 # The resolution each released model was trained at, told apart by the outer norm.
-RELEASED_SIZES = {"instance": (256, 176), "batch": (128, 64)}
+RELEASED_SIZES = {"instance": SIZES["fashion"], "batch": SIZES["market"]}
 
 
 def rename_key(key: str) -> str:

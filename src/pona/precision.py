@@ -78,6 +78,17 @@ def check_device(device: str | torch.device, setting: str = "device") -> torch.d
     return dev
 
 
+def resolve_device(name: str, local_rank: int = 0, setting: str = "device") -> torch.device:
+    """"auto" -> cuda:<local_rank> when CUDA is available, else cpu; otherwise :func:`check_device`
+    (naming ``setting``), a bare "cuda" being this process's GPU, cuda:<local_rank>."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = check_device(name, setting)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
 @functools.cache
 def cpu_features() -> frozenset[str]:
     """Which of ``CPU_FEATURES`` this CPU has.

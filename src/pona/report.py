@@ -116,8 +116,8 @@ Time: {', '.join(f'{k} {v:.0f} s' for k, v in summary['timings_s'].items())}.</p
 
 <h2>Held-out metrics</h2>
 <p>{evaluated.evaluated} held-out pairs of the {data['test_ids']} held-out people, one trained model
-({"the packaged checkpoint" if summary["pretrained"] else f"one seed, {summary['seed']}"}; the README gives the spread over seeds).
-Legacy protocol of the paper's Table I (see the README's Evaluation section), against copying the condition image,
+({"the packaged checkpoint" if summary["pretrained"] else f"one seed, {summary['seed']}"}; docs/guide/demo-and-web.md gives the spread over seeds).
+Legacy protocol of the paper's Table I (see docs/guide/evaluation.md), against copying the condition image,
 the answer that keeps the appearance and ignores the pose. Metrics that need pretrained networks are skipped: nothing is downloaded.</p>
 {metrics_table(results)}
 

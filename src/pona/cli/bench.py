@@ -1,4 +1,4 @@
-"""``pona bench``: the speed and memory table of the README's Performance section."""
+"""``pona bench``: the speed and memory table of docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _precisions(ctx, param, value):
 def bench(sizes, batches, repeats, threads, tasks, recompute, precisions, quick, out):
     """Inference, training and data-loading speed and memory, beside the released-way reference.
 
-    Each measurement runs in a fresh process; see the README's Performance section for the columns.
+    Each measurement runs in a fresh process; see docs/benchmarks.md for the columns.
     Example: pona bench --batches 1,7,8 --recompute --precision fp32,bf16 --out bench.json
     """
     from pathlib import Path

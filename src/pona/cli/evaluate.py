@@ -64,12 +64,13 @@ def evaluate(generated, data_dir, protocol, split, pairs, weights_dir, estimator
     with tempfile.TemporaryDirectory(prefix="pona-copy-") as tmp:
         if copy_baseline:
             generated = generated or tmp
-            n = copy_condition_images(data_dir, generated, split, pairs)
+            n = copy_condition_images(data_dir=data_dir, out_dir=generated, split=split, pairs=pairs)
             click.echo(f"copy baseline: {n} condition images written to {generated}", err=True)
         elif not Path(generated).is_dir():
             raise PonaError(f"{generated}: folder of generated images not found")
-        results = run(generated, data_dir, protocol, split, weights_dir, estimator, batch_size, device, pairs,
-                      pad, download=not offline, cache_dir=cache_dir, strict=strict)
+        results = run(generated_dir=generated, data_dir=data_dir, protocol=protocol, split=split, weights_dir=weights_dir,
+                      estimator=estimator, batch_size=batch_size, device=device, pairs=pairs, pad=pad,
+                      download=not offline, cache_dir=cache_dir, strict=strict)
     click.echo(results.to_text(), nl=False)
     for path, text in ((json_out, results.to_json), (md_out, results.to_markdown)):
         if path:

@@ -13,17 +13,6 @@ from . import cli
 from .pose import READ_FORMATS
 
 
-def pick_device(device: str) -> str:
-    import torch
-
-    from ..precision import check_device
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    check_device(device, "--device")  # before the checkpoint loads: one line for tpu, or cuda without CUDA
-    return device
-
-
 PRECISION_HELP = ("Arithmetic of the generator: auto = bf16 (autocast, channels_last) where the device has native "
                   "bf16 (CUDA, or a CPU with AVX512-BF16 or AMX), else fp32. bf16 is refused on CPUs without those "
                   "units; fp16 runs on CUDA only. Weights and outputs stay fp32.")
@@ -42,8 +31,11 @@ def model_options(f):
     @functools.wraps(f)
     def wrapper(checkpoint, device, precision, quantize_maps, **kwargs):
         from ..inference import PoNA
+        from ..precision import resolve_device
 
-        model = PoNA.from_checkpoint(checkpoint, pick_device(device), quantize=quantize_maps, precision=precision)
+        # the device is checked before the checkpoint loads: one line for tpu, or cuda without CUDA
+        model = PoNA.from_checkpoint(checkpoint, resolve_device(device, setting="--device"), quantize=quantize_maps,
+                                     precision=precision)
         return f(model=model, **kwargs)
     return wrapper
 

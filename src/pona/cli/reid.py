@@ -37,7 +37,8 @@ def augment(data, portion, checkpoint, out, seed, batch_size, device, test_from)
 
     check_output_dir(out, "--out")
     check_device(device, "--device")
-    r = augment_market(data, portion, checkpoint, out, seed, batch_size, device, test_from)
+    r = augment_market(data=data, portion=portion, checkpoint=checkpoint, out=out, seed=seed, batch_size=batch_size,
+                       device=device, test_from=test_from)
     click.echo(f"{r.identities} identities, {r.original} training images: kept {r.kept} "
                f"({out}/reduced), generated {r.generated} ({out}/augmented), manifest {out}/manifest.json, "
                f"{r.seconds:.1f} s")
@@ -72,7 +73,8 @@ def train(data, out, backbone, epochs, batch_size, lr, size, weights, no_pretrai
     check_device(device, "--device")
     config = ReIDTrainConfig(backbone=backbone, epochs=epochs, batch_size=batch_size, lr=lr,
                              image_size=parse_size(size), seed=seed)
-    r = train_reid(data, out, config, weights, not no_pretrained, device, max_steps, workers)
+    r = train_reid(data=data, out=out, config=config, weights=weights, pretrained=not no_pretrained, device=device,
+                   max_steps=max_steps, num_workers=workers)
     last = r["history"][-1]
     click.echo(f"backbone {backbone}, {r['init']}")
     click.echo(f"{last['epoch']} epochs, {last['step']} steps: loss {last['loss']:.4f}, "
@@ -102,7 +104,8 @@ def evaluate(checkpoint, data, distance, exclude_distractors, ap, no_flip, batch
 
     check_device(device, "--device")
     junk = (-1, 0) if exclude_distractors else (-1,)
-    r = evaluate_market(checkpoint, data, distance, batch_size, device, not no_flip, junk, ap)
+    r = evaluate_market(checkpoint=checkpoint, data=data, distance=distance, batch_size=batch_size, device=device,
+                        flip=not no_flip, junk_ids=junk, ap=ap)
     if as_json:
         click.echo(json.dumps(r))
         return

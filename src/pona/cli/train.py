@@ -32,7 +32,8 @@ def train(config_name, data, out, resume, overwrite, max_minutes, max_iterations
     """
     from ..train import distributed
     from ..train.config import ConfigError, load_config
-    from ..train.trainer import Trainer, load_run_config
+    from ..train.rundir import load_run_config
+    from ..train.trainer import Trainer
 
     overrides = list(overrides)
     if data is not None:

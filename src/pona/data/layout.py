@@ -14,7 +14,6 @@ Readers return typed records and raise :class:`DataError` naming ``file:line`` a
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -32,6 +31,9 @@ ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
 PAIRS_HEADER = "from,to"
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# (H, W) of the field's two datasets in this layout; pona's synthetic presets and the released
+# models are named after them, so every module that needs a dataset's size reads it here.
+SIZES = {"market": (128, 64), "fashion": (256, 176)}
 
 
 def _parse_coords(field: str, what: str, where: str) -> list[float]:
@@ -115,39 +117,56 @@ def parse_annotation_row(line: str, where: str) -> tuple[str, np.ndarray]:
     return name, kp.astype(np.int64)
 
 
-def _read_csv_text(path: Path, what: str) -> io.StringIO:
-    """The file's text (a byte-order mark dropped, universal newlines), or DataError naming the line
-    of the first byte that is not UTF-8."""
+def csv_rows(path: str | os.PathLike, header: str, what: str, problem=None):
+    """(line number, text) of each non-blank row of a one-header CSV (annotations, pairs,
+    identities), in file order; a byte-order mark is dropped and lines end at \\n, \\r\\n or \\r.
+
+    Without ``problem``, a fault raises DataError naming ``file:line``: the header, or any byte
+    that is not UTF-8 (found before the first row is returned). The validator passes
+    ``problem(kind, line, message)``, told each fault while reading goes on: it decodes line by
+    line so that one bad byte is one malformed row, not a lost file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
-    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark, as some editors write
-    try:
-        return io.StringIO(raw.decode("utf-8"), newline=None)
-    except UnicodeDecodeError as e:
-        lineno = raw[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x}); "
-                        f"save the {what} as UTF-8") from None
+
+    def fault(kind: str, lineno: int, message: str) -> None:
+        if problem is None:
+            raise DataError(f"{path}:{lineno}: {message}")
+        problem(kind, lineno, message)
+
+    lines, not_utf8 = [], {}  # not_utf8: line number -> message
+    for lineno, data in enumerate(raw.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):  # a BOM, as some editors write
+        try:
+            lines.append(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            lines.append(data.decode("utf-8", errors="replace"))
+            not_utf8[lineno] = f"not UTF-8 text (byte 0x{data[e.start]:02x}); save the {what} as UTF-8"
+    if problem is None and not_utf8:  # the first bad byte, before the header and any row
+        fault("malformed_row", *next(iter(not_utf8.items())))
+    first = lines[0].strip() if lines else ""
+    if first.replace(" ", "") != header:
+        fault("bad_header", 1, f"header must be {header!r}, got {repr(first[:60]) if first else 'an empty line'}")
+    for lineno, text in enumerate(lines[1:], start=2):
+        if lineno in not_utf8:
+            fault("malformed_row", lineno, not_utf8[lineno])
+        elif text.strip():
+            yield lineno, text
 
 
 def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Annotation CSV -> {image name: (18, 2) int64 keypoints (y, x), -1 missing}, in file order."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: annotation file not found")
     out: dict[str, np.ndarray] = {}
-    with _read_csv_text(path, "annotation file") as f:
-        header = f.readline().strip()
-        if header.replace(" ", "") != ANNOTATION_HEADER:
-            raise DataError(f"{path}:1: header must be {ANNOTATION_HEADER!r}, got {header[:60]!r}")
-        for lineno, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            name, kp = parse_annotation_row(line, f"{path}:{lineno}")
-            if name in out:
-                raise DataError(f"{path}:{lineno}: duplicate image name {name}")
-            out[name] = kp
+    for lineno, line in csv_rows(path, ANNOTATION_HEADER, "annotation file"):
+        name, kp = parse_annotation_row(line, f"{path}:{lineno}")
+        if name in out:
+            raise DataError(f"{path}:{lineno}: duplicate image name {name}")
+        out[name] = kp
     return out
 
 
@@ -172,19 +191,7 @@ def write_annotations(path: str | os.PathLike, annotations: dict) -> Path:
 
 def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Pairs CSV -> [(condition name, target name)], in file order."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: pairs file not found")
-    pairs = []
-    with _read_csv_text(path, "pairs file") as f:
-        header = f.readline().strip()
-        if header.replace(" ", "") != PAIRS_HEADER:
-            raise DataError(f"{path}:1: header must be {PAIRS_HEADER!r}, got {header[:60]!r}")
-        for lineno, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            pairs.append(parse_pair_row(line, f"{path}:{lineno}"))
-    return pairs
+    return [parse_pair_row(line, f"{path}:{lineno}") for lineno, line in csv_rows(path, PAIRS_HEADER, "pairs file")]
 
 
 def parse_pair_row(line: str, where: str) -> tuple[str, str]:
@@ -193,6 +200,20 @@ def parse_pair_row(line: str, where: str) -> tuple[str, str]:
     if len(parts) != 2 or not all(parts):
         raise DataError(f"{where}: expected 'from,to' (two image names), got {line.strip()[:80]!r}")
     return parts[0], parts[1]
+
+
+# The field's name for a pair's outputs (PATN's and PoNA's test images): ``<from>___<to>``.
+PAIR_SEPARATOR = "___"
+
+
+def pair_stem(source: str, target: str) -> str:
+    """File name, without suffix, of what is made for pair (source, target): ``<source>___<target>``."""
+    return f"{source}{PAIR_SEPARATOR}{target}"
+
+
+def generated_name(source: str, target: str) -> str:
+    """File name of the generated image of pair (source, target): ``<source>___<target>.png``."""
+    return f"{pair_stem(source, target)}.png"
 
 
 def write_pairs(path: str | os.PathLike, pairs) -> Path:

@@ -24,11 +24,10 @@ from PIL import Image, ImageOps
 from ..errors import DataError, PonaError
 from ..fileio import atomic_path
 from ..pose import MISSING, NUM_JOINTS, visible
-from .layout import IMAGE_SUFFIXES, SPLITS, Split, write_annotations, write_pairs
+from .layout import IMAGE_SUFFIXES, SIZES, SPLITS, Split, write_annotations, write_pairs
 
 log = logging.getLogger(__name__)
 
-PRESETS = {"market": (128, 64), "fashion": (256, 176)}  # (H, W) of Market-1501 and DeepFashion
 PHOTO_SUFFIXES = IMAGE_SUFFIXES + (".tif", ".tiff")
 FACE_JOINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears
 
@@ -245,7 +244,7 @@ def fit_to_size(
 
     Args:
         image: (H0, W0, 3) uint8 array or PIL image.
-        size: (H, W) of the output, e.g. ``PRESETS["market"]`` = (128, 64).
+        size: (H, W) of the output, e.g. ``layout.SIZES["market"]`` = (128, 64).
         keypoints: (18, 2) (y, x) in the photo, -1 missing: the crop is :func:`person_box`.
         box: (top, left, bottom, right) crop in pixel edges instead (wins over keypoints);
             with neither, the whole photo.
@@ -429,9 +428,9 @@ def from_photos(
     """
     from .estimators import get_estimator  # MediaPipe is imported only when no estimator is given
 
-    size = PRESETS.get(preset) if isinstance(preset, str) else tuple(preset)
+    size = SIZES.get(preset) if isinstance(preset, str) else tuple(preset)
     if size is None:
-        raise PonaError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)} or a (height, width) size")
+        raise PonaError(f"unknown preset {preset!r}; use one of {sorted(SIZES)} or a (height, width) size")
     if split not in SPLITS:
         raise PonaError(f"split must be one of {SPLITS}, got {split!r}")
     if not re.fullmatch(r"[A-Za-z0-9_.]+", name):

@@ -66,6 +66,13 @@ def pose_from_json(obj, where: str) -> Pose:
         raise DataError(f"{where}: 'keypoints' has shape {list(arr.shape)}, expected [{NUM_JOINTS}, 2] ([y, x] per joint)")
     if not np.isfinite(arr).all() or ((arr < 0) & (arr != -1)).any():
         raise DataError(f"{where}: keypoints must be finite, >= 0, or -1 for a missing joint")
+    # -1 in one coordinate only is a lost value, not a missing joint: guessing which was meant
+    # would put a limb at the image's edge or drop a joint the user placed
+    half = np.flatnonzero((arr[:, 0] == -1) != (arr[:, 1] == -1))
+    if len(half):
+        j = int(half[0])
+        raise DataError(f"{where}: joint {j} ({JOINTS[j]}) is [{arr[j, 0]:g}, {arr[j, 1]:g}]: -1 in one coordinate "
+                        "only; a missing joint is [-1, -1]")
     size = obj.get("image_size")
     if size is not None:
         size = check_image_size(size, f"{where}: 'image_size'")

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..errors import DataError
 from ..pose import JOINTS
-from .layout import (ANNOTATION_HEADER, MAX_COORD, PAIRS_HEADER, SPLITS, keypoint_faults, list_images,
+from .layout import (ANNOTATION_HEADER, MAX_COORD, PAIRS_HEADER, SPLITS, csv_rows, keypoint_faults, list_images,
                      parse_annotation_values, parse_pair_row)
 
 log = logging.getLogger(__name__)
@@ -160,27 +160,12 @@ class _Split:
     pairs_file: Path | None = None
 
 
-def _csv_lines(path: Path, header: str, problems: list[Problem]):
-    """Yield (line number, text) of a CSV's rows after checking its header; skips blank lines.
+def _csv_lines(path: Path, header: str, what: str, problems: list[Problem]):
+    """:func:`csv_rows` of ``path``, each fault one more problem."""
+    def problem(kind: str, lineno: int, message: str) -> None:
+        problems.append(Problem(kind, str(path), lineno, message))
 
-    Decoding is per line so that one bad byte is one malformed row, not a lost file.
-    """
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark, as some editors write
-        raw = raw[3:]
-    lines = raw.split(b"\n")
-    first = lines[0].decode("utf-8", errors="replace").strip()
-    if first.replace(" ", "") != header:
-        got = repr(first[:60]) if first else "an empty line"
-        problems.append(Problem("bad_header", str(path), 1, f"header must be {header!r}, got {got}"))
-    for lineno, data in enumerate(lines[1:], start=2):
-        try:
-            text = data.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError:
-            problems.append(Problem("malformed_row", str(path), lineno, "not UTF-8 text"))
-            continue
-        if text.strip():
-            yield lineno, text
+    return csv_rows(path, header, what, problem)
 
 
 def _find_csv(root: Path, kind: str, split: str, problems: list[Problem]) -> Path | None:
@@ -199,7 +184,7 @@ def _read_split(root: Path, split: str, problems: list[Problem]) -> _Split:
     if s.annotation_file is not None:
         s.name = s.annotation_file.name[: -len(f"-annotation-{split}.csv")]
         first_line: dict[str, int] = {}
-        for lineno, text in _csv_lines(s.annotation_file, ANNOTATION_HEADER, problems):
+        for lineno, text in _csv_lines(s.annotation_file, ANNOTATION_HEADER, "annotation file", problems):
             where = f"{s.annotation_file}:{lineno}"
             try:
                 name, kp = parse_annotation_values(text, where)  # judged per joint below
@@ -223,7 +208,7 @@ def _read_split(root: Path, split: str, problems: list[Problem]) -> _Split:
     pairs = root / f"{s.name}-pairs-{split}.csv" if s.name else None
     s.pairs_file = pairs if pairs is not None and pairs.is_file() else _find_csv(root, "pairs", split, problems)
     if s.pairs_file is not None:
-        for lineno, text in _csv_lines(s.pairs_file, PAIRS_HEADER, problems):
+        for lineno, text in _csv_lines(s.pairs_file, PAIRS_HEADER, "pairs file", problems):
             where = f"{s.pairs_file}:{lineno}"
             try:
                 a, b = parse_pair_row(text, where)

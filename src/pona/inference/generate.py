@@ -28,25 +28,21 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..data.dataset import PairDataset, to_uint8
+from ..data.layout import generated_name, pair_stem
 from ..errors import DataError
 from ..fileio import atomic_path
 from .panels import legacy_strip
 
 log = logging.getLogger(__name__)
 
-SEPARATOR = "___"
 LEGACY_SUFFIX = "_vis.jpg"
 LEGACY_DIR = "legacy_strips"
 LEGACY_JPEG_QUALITY = 75  # PIL's default, what the field's visualiser saved with
 
 
-def output_name(src: str, dst: str) -> str:
-    return f"{src}{SEPARATOR}{dst}.png"
-
-
 def legacy_name(src: str, dst: str) -> str:
     """Path of a pair's legacy strip relative to the output folder."""
-    return f"{LEGACY_DIR}/{src}{SEPARATOR}{dst}{LEGACY_SUFFIX}"
+    return f"{LEGACY_DIR}/{pair_stem(src, dst)}{LEGACY_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -104,16 +100,16 @@ def generate_pairs(model, data: str | os.PathLike, out: str | os.PathLike, split
     out.mkdir(parents=True, exist_ok=True)
 
     has = lambda name: image_complete(out / name)  # noqa: E731
-    todo = [i for i, p in enumerate(dataset.pairs) if overwrite or not has(output_name(*p))]
+    todo = [i for i, p in enumerate(dataset.pairs) if overwrite or not has(generated_name(*p))]
     # Pairs whose PNG is there but not the strip: the strip is made from the PNG, no forward pass.
     strips_only = [i for i, p in enumerate(dataset.pairs)
-                   if legacy_strips and not overwrite and has(output_name(*p)) and not has(legacy_name(*p))]
+                   if legacy_strips and not overwrite and has(generated_name(*p)) and not has(legacy_name(*p))]
     skipped = len(dataset) - len(todo) - len(strips_only)
     if skipped:
         log.info("%s: %d of %d pairs already written, skipped (--overwrite to redo them)", out, skipped, len(dataset))
     for i in strips_only:
         item = dataset[i]
-        generated = Image.open(out / output_name(item["source_name"], item["target_name"])).convert("RGB")
+        generated = Image.open(out / generated_name(item["source_name"], item["target_name"])).convert("RGB")
         _write_strip(out, item, generated)
     if not todo:
         return GenerateReport(out, len(dataset), 0, skipped, len(strips_only))
@@ -131,7 +127,7 @@ def generate_pairs(model, data: str | os.PathLike, out: str | os.PathLike, split
             fake = model.run(batch["source_image"], batch["source_maps"], batch["target_maps"])
             for i, (src, dst) in enumerate(zip(batch["source_name"], batch["target_name"])):
                 generated = Image.fromarray(to_uint8(fake[i]))
-                _save(generated, out / output_name(src, dst), format="PNG")
+                _save(generated, out / generated_name(src, dst), format="PNG")
                 if legacy_strips:
                     _write_strip(out, {k: v[i] for k, v in batch.items()}, generated)
                 written += 1

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from ..data.dataset import load_image
-from ..data.layout import IMAGE_SUFFIXES, find_split, list_images, read_annotations, read_pairs
+from ..data.layout import (IMAGE_SUFFIXES, PAIR_SEPARATOR, SIZES, find_split, generated_name, list_images, pair_stem,
+                           read_annotations, read_pairs)
 from ..errors import DataError, PonaError
 from ..fileio import atomic_path
 from ..masks import market_mask
@@ -45,13 +46,6 @@ from .ssim import FASHION_PAD, apply_mask, pad_width, ssim_legacy, ssim_modern
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("legacy", "modern", "all")
-FASHION_SIZE = (256, 176)   # DeepFashion in the PATN layout; padded to 256x256 by the field
-SEPARATOR = "___"
-
-
-def generated_name(source: str, target: str) -> str:
-    """File name of the generated image of pair (source, target): ``<source>___<target>.png``."""
-    return f"{source}{SEPARATOR}{target}.png"
 
 
 def match_generated(generated_dir, pairs) -> tuple[list[tuple[str, str, Path]], list[str], list[str]]:
@@ -64,7 +58,7 @@ def match_generated(generated_dir, pairs) -> tuple[list[tuple[str, str, Path]], 
         raise DataError(f"{folder}: folder of generated images not found")
     files = {p.name[: -len(p.suffix)]: p for p in sorted(folder.iterdir())
              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
-    expected = {f"{a}{SEPARATOR}{b}": (a, b) for a, b in pairs}
+    expected = {pair_stem(a, b): (a, b) for a, b in pairs}
     matched = [(a, b, files[stem]) for stem, (a, b) in expected.items() if stem in files]
     missing = [generated_name(a, b) for stem, (a, b) in expected.items() if stem not in files]
     extra = [p.name for stem, p in files.items() if stem not in expected]
@@ -195,7 +189,7 @@ def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "te
 
     Args:
         protocol: "legacy" (Table I of the PoNA paper), "modern" (GFLA onwards) or "all".
-        weights_dir: folder holding the metric networks' weight files (see the README); also looked
+        weights_dir: folder holding the metric networks' weight files (see docs/guide/evaluation.md); also looked
             up: the torch hub cache, then a download when ``download`` and online.
         estimator: pose estimator for PCKh: a callable (H, W, 3) uint8 -> (18, 2) (y, x) keypoints or
             None, a name for ``pona.data.estimators.get_estimator`` (default "mediapipe"), or "none".
@@ -230,7 +224,7 @@ def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "te
         raise DataError(f"{generated_dir}: {len(missing)} generated image(s) missing (e.g. {missing[:3]}), "
                         f"{len(extra)} extra (e.g. {extra[:3]})")
     if not matched:
-        raise DataError(f"{generated_dir}: no file named <from>{SEPARATOR}<to>.png matches a pair of {layout.pairs}")
+        raise DataError(f"{generated_dir}: no file named <from>{PAIR_SEPARATOR}<to>.png matches a pair of {layout.pairs}")
     results = Results(str(generated_dir), str(data_dir), split, protocol, len(unique), len(matched),
                       missing, extra, notes=notes)
 
@@ -243,7 +237,7 @@ def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "te
 
     # 3. One pass over the pairs in batches (the last one partial), accumulating per-pair values.
     first = load_image(layout.images / matched[0][1])
-    pad = first.shape[:2] == FASHION_SIZE if pad is None else pad
+    pad = first.shape[:2] == SIZES["fashion"] if pad is None else pad  # the field pads DeepFashion to 256x256
     per_pair = {k: [] for k in ("ssim", "mask_ssim", "psnr", "psnr_wrap", "l1", "ssim_modern", "lpips")}
     preds, targets_kp, is_logits, mask_is_logits, feats_2015, feats_tv = [], [], [], [], [], []
     for start in range(0, len(matched), batch_size):

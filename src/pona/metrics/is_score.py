@@ -28,7 +28,11 @@ def inception_score(logits, splits: int = SPLITS) -> tuple[float, float]:
     scores = []
     for i in range(splits):
         part = log_p[i * n // splits:(i + 1) * n // splits]
-        log_py = np.log(np.mean(np.exp(part), axis=0, keepdims=True))  # log p(y) of the chunk, (1, C)
-        kl = np.sum(np.exp(part) * (part - log_py), axis=1)            # KL per image, (n_i,)
+        p = np.exp(part)
+        # a class whose probability underflows in every image has log p(y) = -inf and p = 0: its
+        # term is 0 (0 log 0), not the NaN of 0 * (-inf - -inf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_py = np.log(np.mean(p, axis=0, keepdims=True))                  # log p(y) of the chunk, (1, C)
+            kl = np.sum(np.where(p > 0, p * (part - log_py), 0.0), axis=1)      # KL per image, (n_i,)
         scores.append(np.exp(np.mean(kl)))
     return float(np.mean(scores)), float(np.std(scores))

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 IMPLS = ("auto", "explicit", "sdpa", "chunked")
 # Chosen by timing explicit, sdpa and chunked at 256x176 (N = 2816) on the 2-core CPU machines,
 # one thread, batch 1 and 8, inference and forward + backward (benchmarks/attention.py, table in
-# the README's Performance section): chunked was the fastest in both modes (0.9-2x explicit over
+# docs/benchmarks.md): chunked was the fastest in both modes (0.9-2x explicit over
 # three runs on a busy machine, mostly 1.1-1.4x), sdpa's CPU kernel 0.7-1.2x and never clearly
 # ahead; chunked also never holds an N x N map. CUDA uses the fused flash / memory-efficient kernels.
 AUTO_IMPL = {"cpu": "chunked", "cuda": "sdpa"}
@@ -121,6 +121,16 @@ def _tokens(x: Tensor) -> Tensor:
 def _image(t: Tensor, like: Tensor) -> Tensor:
     B, _, H, W = like.shape
     return t.transpose(1, 2).reshape(B, -1, H, W)  # (B, N, C) -> (B, C, H, W)
+
+
+# The parameters that scale the attention outputs into the codes, 0 at init: both modules' gamma
+# and the self-attention's beta. Training may give them their own learning rate (optim.gate_lr_mult).
+GATES = ("gamma", "beta")
+
+
+def is_gate(name: str) -> bool:
+    """Whether ``name`` from ``named_parameters()`` (``blocks.0.self_attn.gamma``) is an attention gate."""
+    return name.rsplit(".", 1)[-1] in GATES
 
 
 class SelfAttention(nn.Module):

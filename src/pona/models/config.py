@@ -14,12 +14,35 @@ def _check_choice(name: str, value, choices) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
+class StoredConfig:
+    """``to_dict`` / ``from_dict`` of a config dataclass kept as JSON in a checkpoint's header.
+
+    JSON has no tuples: a tuple field ((height, width)) is written as a list and read back as a tuple.
+    """
+
+    what = "model"  # the model's name in the unknown-keys error
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = fields(cls)
+        unknown = set(d) - {f.name for f in known}
+        if unknown:
+            raise ValueError(f"unknown {cls.what} config keys: {sorted(unknown)}")
+        tuples = {f.name for f in known if isinstance(f.default, tuple)}
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items()})
+
+
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(StoredConfig):
     """Everything needed to rebuild a generator; stored inside every checkpoint.
 
     Defaults are the paper's DeepFashion model (3 PoNA blocks, instance norm, 256x176).
     """
+
+    what = "generator"
 
     arch: str = "pona"          # "pona", or "patn" (the PATN baseline, 9 blocks in its paper)
     n_blocks: int = 3           # PoNA blocks (paper: 3; Table III: 1-5)
@@ -47,22 +70,6 @@ class GeneratorConfig:
             raise ValueError(f"image_size must be divisible by 4 (two stride-2 convs), got {self.image_size}")
         object.__setattr__(self, "image_size", (int(h), int(w)))
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["image_size"] = list(self.image_size)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown generator config keys: {sorted(unknown)}")
-        d = dict(d)
-        if "image_size" in d:
-            d["image_size"] = tuple(d["image_size"])
-        return cls(**d)
-
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
@@ -70,12 +77,17 @@ class DiscriminatorConfig:
 
     in_channels: int = 6        # appearance D: image + condition image (6); pose D: image + maps (21)
     ndf: int = 64
-    n_blocks: int = 3           # residual blocks after down-sampling
+    n_blocks: int = 3           # residual blocks after down-sampling (released: 3)
     norm: str = "instance"
     dropout: float = 0.5
     self_attention: bool = False  # the paper's text mentions it; the released code has none
 
     def __post_init__(self):
         _check_choice("norm", self.norm, NORMS)
-        if self.in_channels < 1 or self.ndf < 1 or self.n_blocks < 0:
-            raise ValueError(f"invalid discriminator config {self}")
+        for name in ("in_channels", "ndf"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_blocks < 0:
+            raise ValueError(f"n_blocks must be >= 0, got {self.n_blocks}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")

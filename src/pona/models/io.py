@@ -1,27 +1,42 @@
-"""Our generator checkpoint: one ``.safetensors`` file, weights plus the JSON config in its header.
+"""pona's checkpoints of a model: one ``.safetensors`` file, weights plus the JSON config in its header.
 
-The header's metadata holds ``format = "pona-generator"``, ``version``, ``config`` (the
-GeneratorConfig as JSON) and any extra string fields (training iteration, dataset, ...), so a
-checkpoint rebuilds its model with no flags retyped. Loading is strict.
+The header's metadata holds ``format`` (``pona-generator``, ``pona-reid``: a :class:`CheckpointKind`),
+``config`` (the model's config as JSON) and any extra string fields (``version``, training
+iteration, dataset, ...), so a checkpoint rebuilds its model with no flags retyped. Loading is strict.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
 from ..fileio import atomic_path
-from .config import GeneratorConfig
+from .config import GeneratorConfig, StoredConfig
 
-FORMAT = "pona-generator"
 VERSION = "1"
 RUN_DIR_FILE = "generator.safetensors"  # what a training run directory exports
+
+
+@dataclass(frozen=True)
+class CheckpointKind:
+    """What tells one kind of checkpoint apart: its header's format and the config it rebuilds."""
+
+    format: str                 # the header's "format" field
+    config: type[StoredConfig]  # rebuilt from the header's "config"; its ``what`` names the model in messages
+    saver: str                  # the function that writes one, named where a header lacks the config
+    not_safetensors_hint: str = ""  # added where the file is no safetensors at all
+
+
+GENERATOR = CheckpointKind("pona-generator", GeneratorConfig, "save_generator",
+                           ". A released .pth? Run `pona convert-checkpoint` first.")
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -29,37 +44,61 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)  # torch.compile
 
 
-def save_generator(generator: torch.nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> Path:
-    """Write ``generator`` (weights + config) atomically to ``path`` (.safetensors)."""
-    generator = _unwrap(generator)
-    meta = {"format": FORMAT, "version": VERSION, "config": json.dumps(generator.config.to_dict())}
+def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, kind: CheckpointKind,
+                    metadata: dict | None = None) -> Path:
+    """Write ``model`` (weights + ``model.config``) atomically to ``path`` (.safetensors), with
+    ``metadata`` as extra string fields of the header."""
+    model = _unwrap(model)
+    meta = {"format": kind.format, "config": json.dumps(model.config.to_dict())}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
-    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The header metadata of a pona checkpoint (config parsed from JSON)."""
-    path = resolve_checkpoint(path)
+def read_header(path: Path, kind: CheckpointKind) -> dict:
+    """The header metadata of a checkpoint file of ``kind`` (config parsed from JSON, not yet checked)."""
+    what = kind.config.what
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
     except Exception as e:
-        raise CheckpointError(f"{path}: not a safetensors file ({e}). A released .pth? Run `pona convert-checkpoint` first.") from e
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a pona generator checkpoint (format={meta.get('format')!r})")
+        raise CheckpointError(f"{path}: not a safetensors file ({e}){kind.not_safetensors_hint}") from e
+    if meta.get("format") != kind.format:
+        raise CheckpointError(f"{path}: not a pona {what} checkpoint (format={meta.get('format')!r})")
     if "config" not in meta:
-        raise CheckpointError(f"{path}: the header has no generator config; re-save it with pona (save_generator)")
+        raise CheckpointError(f"{path}: the header has no {what} config; re-save it with pona ({kind.saver})")
     try:
         meta["config"] = json.loads(meta["config"])
     except ValueError as e:
-        raise CheckpointError(f"{path}: the generator config in the header is not JSON ({e})") from None
+        raise CheckpointError(f"{path}: the {what} config in the header is not JSON ({e})") from None
     if not isinstance(meta["config"], dict):
-        raise CheckpointError(f"{path}: the generator config in the header is not a JSON object")
+        raise CheckpointError(f"{path}: the {what} config in the header is not a JSON object")
     return meta
+
+
+def load_checkpoint(path: Path, kind: CheckpointKind, build: Callable[[StoredConfig], torch.nn.Module]) -> torch.nn.Module:
+    """``build(config)`` for the config in the header of ``path``, its weights loaded strictly."""
+    meta = read_header(path, kind)
+    try:
+        config = kind.config.from_dict(meta["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid config in checkpoint: {e}") from None
+    model = build(config)
+    load_strict(model, load_file(str(path)), str(path))
+    return model
+
+
+def save_generator(generator: torch.nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Write ``generator`` (weights + config) atomically to ``path`` (.safetensors)."""
+    return save_checkpoint(generator, path, GENERATOR, {"version": VERSION, **(metadata or {})})
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The header metadata of a pona generator checkpoint (config parsed from JSON)."""
+    return read_header(resolve_checkpoint(path), GENERATOR)
 
 
 def parameter_count(config: GeneratorConfig) -> int:
@@ -94,7 +133,7 @@ PRETRAINED = {"pretrained": "synth-studio", "pretrained-studio": "synth-studio",
 
 
 def pretrained_checkpoint(name: str = "pretrained") -> Path:
-    """A packaged generator trained on pona's synthetic people (see the README's Demo); its
+    """A packaged generator trained on pona's synthetic people (see docs/guide/demo-and-web.md); its
     training log is beside it (``<stem>.metrics.jsonl``)."""
     from importlib import resources
 
@@ -123,18 +162,14 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """Rebuild the generator stored at ``path`` (file or run directory), in eval mode on ``device``."""
     from . import build_generator
-    from safetensors.torch import load_file
 
     path = resolve_checkpoint(path)
-    meta = read_metadata(path)
-    try:
-        config = GeneratorConfig.from_dict(meta["config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: invalid config in checkpoint: {e}") from None
-    check_fits(config, str(path))
-    model = build_generator(config)
-    load_strict(model, load_file(str(path)), str(path))
-    return model.to(device).eval()
+
+    def build(config: GeneratorConfig) -> torch.nn.Module:
+        check_fits(config, str(path))
+        return build_generator(config)
+
+    return load_checkpoint(path, GENERATOR, build).to(device).eval()
 
 
 def load_strict(model: torch.nn.Module, state_dict: dict, source: str) -> None:

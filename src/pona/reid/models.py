@@ -17,19 +17,16 @@ classifier train well from scratch on few images; retrieval uses f itself, as th
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, WeightsNotFoundError
-from ..fileio import atomic_path
-from ..models.io import load_strict
+from ..models.config import StoredConfig
+from ..models.io import CheckpointKind, load_checkpoint, load_strict, save_checkpoint
 from ..models.vgg import IMAGENET_MEAN, IMAGENET_STD
 from ..weights import find_weights, load_state_dict
 
@@ -172,8 +169,10 @@ class SmallCNN(nn.Module):
 
 
 @dataclass(frozen=True)
-class ReIDConfig:
+class ReIDConfig(StoredConfig):
     """Everything needed to rebuild a re-ID model; stored in its checkpoint."""
+
+    what = "re-ID"
 
     backbone: str = "resnet50"      # resnet50 | resnet18 | small
     num_classes: int = 751          # training identities (Market-1501: 751)
@@ -191,18 +190,6 @@ class ReIDConfig:
         if h < 16 or w < 16:
             raise ValueError(f"image_size must be at least 16x16, got {self.image_size}")
         object.__setattr__(self, "image_size", (int(h), int(w)))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["image_size"] = list(self.image_size)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ReIDConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown re-ID config keys: {sorted(unknown)}")
-        return cls(**{**d, **({"image_size": tuple(d["image_size"])} if "image_size" in d else {})})
 
 
 class ReIDNet(nn.Module):
@@ -258,19 +245,13 @@ def build_reid_model(config: ReIDConfig, weights: str | os.PathLike | None = Non
     return model, f"ImageNet weights from {path}"
 
 
-FORMAT = "pona-reid"
+REID = CheckpointKind("pona-reid", ReIDConfig, "save_reid")
 RUN_DIR_FILE = "reid.safetensors"
 
 
 def save_reid(model: ReIDNet, path: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Weights + config (+ string metadata) in one .safetensors file, written atomically."""
-    meta = {"format": FORMAT, "config": json.dumps(model.config.to_dict())}
-    meta.update({k: str(v) for k, v in (metadata or {}).items()})
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
+    return save_checkpoint(model, path, REID, metadata)
 
 
 def load_reid(path: str | os.PathLike, device: str | torch.device = "cpu") -> ReIDNet:
@@ -280,17 +261,4 @@ def load_reid(path: str | os.PathLike, device: str | torch.device = "cpu") -> Re
         path = path / RUN_DIR_FILE
     if not path.is_file():
         raise CheckpointError(f"re-ID checkpoint {path} does not exist (train one with `pona reid train`)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a safetensors file ({e})") from e
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a pona re-ID checkpoint (format={meta.get('format')!r})")
-    try:
-        config = ReIDConfig.from_dict(json.loads(meta["config"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: invalid re-ID config: {e}") from e
-    model = ReIDNet(config)
-    load_strict(model, load_file(str(path)), str(path))
-    return model.to(device).eval()
+    return load_checkpoint(path, REID, ReIDNet).to(device).eval()

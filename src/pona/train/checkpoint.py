@@ -16,7 +16,7 @@ plain tensors and containers only (it loads with ``weights_only=True``, no code 
     best                 {"metric", "value", "iteration"} of the best validation so far, or {}
 
 The data order needs no entry of its own: it is a pure function of (seed, epoch) and the
-iteration (see ``pona.train.trainer.epoch_order``). Inference weights are exported apart from these
+iteration (see ``pona.train.seeding.epoch_order``). Inference weights are exported apart from these
 files (``generator.safetensors``), as the style guide asks.
 """
 

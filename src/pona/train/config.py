@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import PonaError
-from ..models.config import GeneratorConfig
+from ..models.config import DiscriminatorConfig, GeneratorConfig
 from .losses import GAN_MODES
 
 
@@ -37,18 +37,10 @@ class ConfigError(PonaError):
 AMP_MODES = ("auto", "none", "fp32", "bf16", "fp16")
 
 
-@dataclass(frozen=True)
-class DiscriminatorSection:
-    """Both discriminators (appearance D_A, pose D_P); their norm follows ``model.norm`` (as released)."""
-
-    ndf: int = 64
-    n_blocks: int = 3           # residual blocks after down-sampling (released: 3)
-    dropout: float = 0.5
-    self_attention: bool = False  # the paper's text has one; the released code does not
-
-    def __post_init__(self):
-        if self.ndf < 1 or self.n_blocks < 0 or not 0 <= self.dropout < 1:
-            raise ConfigError(f"invalid discriminator settings {self}")
+# Keys of a section's dataclass that the trainer sets, not the config: ``discriminator`` is the
+# models' DiscriminatorConfig, one spec for both discriminators, which differ in their input channels
+# (appearance D_A 6, pose D_P 21) and take ``model.norm`` (as released).
+TRAINER_SET = {DiscriminatorConfig: ("in_channels", "norm")}
 
 
 @dataclass(frozen=True)
@@ -97,8 +89,15 @@ class OptimSection:
     # (generator*.safetensors); the training state keeps both. The half-life ramps up with training
     # (at most EMA_RAMPUP x the iterations so far) so that the average forgets the random start.
     ema_half_life: float = 0.0
+    # Decay to a wall-clock budget: with one (`pona train --max-minutes`, `pona demo`), the last
+    # `time_decay` fraction of it takes the learning rate linearly to 0 (on top of the iteration
+    # schedule), so a run cut by time ends annealed, as an iteration schedule would end it, on any
+    # CPU. 0 = off (the paper: iterations only). Not bit-reproducible: it reads the clock.
+    time_decay: float = 0.0
 
     def __post_init__(self):
+        if not 0 <= self.time_decay <= 1:
+            raise ConfigError(f"optim.time_decay must be in [0, 1], got {self.time_decay}")
         if self.ema_half_life < 0:
             raise ConfigError(f"optim.ema_half_life must be >= 0, got {self.ema_half_life}")
         if self.gate_lr_mult <= 0:
@@ -164,15 +163,24 @@ class TrainConfig:
     """The whole training run. Defaults are the paper's DeepFashion setting (see the ``fashion`` preset)."""
 
     model: GeneratorConfig = field(default_factory=GeneratorConfig)
-    discriminator: DiscriminatorSection = field(default_factory=DiscriminatorSection)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossSection = field(default_factory=LossSection)
     optim: OptimSection = field(default_factory=OptimSection)
     data: DataSection = field(default_factory=DataSection)
     run: RunSection = field(default_factory=RunSection)
 
+    def __post_init__(self):
+        # checks across sections live here, not in the trainer, so that `pona train --print-config`
+        # refuses exactly the configs training would (those needing the machine or data stay there)
+        if self.run.recompute_blocks and self.model.arch != "pona":
+            raise ConfigError(f"run.recompute_blocks applies to the PoNA generator, not model.arch={self.model.arch}")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["model"] = self.model.to_dict()
+        for name, values in d.items():
+            for key in TRAINER_SET.get(type(getattr(self, name)), ()):
+                del values[key]
         return d
 
     def to_yaml(self) -> str:
@@ -189,7 +197,8 @@ SECTIONS = {f.name: f for f in fields(TrainConfig)}
 # -- building a config from nested dicts, with type checks --------------------------------------
 
 def _section_types(cls) -> dict[str, object]:
-    return typing.get_type_hints(cls)
+    """The keys a config may set in a section of type ``cls``, with their annotations."""
+    return {k: tp for k, tp in typing.get_type_hints(cls).items() if k not in TRAINER_SET.get(cls, ())}
 
 
 def _unknown(key, valid, where: str) -> ConfigError:
@@ -338,17 +347,35 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 
 def load_config(name_or_path: str | os.PathLike, overrides=()) -> TrainConfig:
-    """A preset name (``synth-market``) or a YAML path, then ``section.key=value`` overrides."""
-    text = str(name_or_path)
+    """A preset name (``synth-market``) or a YAML path, then ``section.key=value`` overrides.
+
+    A file may start from another with ``base: NAME`` (a preset, or a YAML path relative to the
+    file) and then state only what differs; bases may have bases.
+    """
+    return apply_overrides(_load(str(name_or_path), ()), overrides)
+
+
+def _load(text: str, chain: tuple[str, ...], relative_to: Path | None = None) -> TrainConfig:
     if text.endswith((".yaml", ".yml")) or os.sep in text or Path(text).is_file():
         path = Path(text)
+        if relative_to is not None and not path.is_absolute():
+            path = relative_to / path
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        config = from_dict(read_yaml(path), str(path))
+        key, where, d, folder = str(path.resolve()), str(path), read_yaml(path), path.parent
     else:
         resource = resources.files("pona").joinpath("configs", f"{text}.yaml")
         if not resource.is_file():
             raise ConfigError(f"unknown preset {text!r}; presets: {', '.join(preset_names())} (or a YAML file path)")
         with resources.as_file(resource) as path:
-            config = from_dict(read_yaml(path), f"preset {text}")
-    return apply_overrides(config, overrides)
+            key, where, d, folder = f"preset {text}", f"preset {text}", read_yaml(path), None
+    if key in chain:
+        raise ConfigError(f"{where}: its 'base' chain comes back to itself ({' -> '.join((*chain, key))})")
+    base = None
+    if isinstance(d, dict) and "base" in d:
+        d = dict(d)
+        name = d.pop("base")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: 'base' must be a preset name or a YAML file path, got {name!r}")
+        base = _load(name, (*chain, key), folder)
+    return from_dict(d, where, base=base)

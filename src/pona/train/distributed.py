@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..precision import resolve_device
+
 log = logging.getLogger(__name__)
 
 
@@ -34,25 +36,13 @@ class Env:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """"auto" -> cuda:<local_rank> when CUDA is available, else cpu; otherwise torch.device(name)."""
-    from ..precision import check_device
-
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = check_device(name, "run.device")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{local_rank}")
-    return device
-
-
 def setup(device: str = "auto") -> Env:
     """Join the process group if launched with WORLD_SIZE > 1 (idempotent); return this process's Env."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Env(device=resolve_device(device))
+        return Env(device=resolve_device(device, setting="run.device"))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device, local_rank)
+    dev = resolve_device(device, local_rank, "run.device")
     if not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":

@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 
 from ..errors import PonaError
+from . import checkpoint
+from .config import ConfigError, TrainConfig, apply_overrides, from_dict, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +145,27 @@ class RunLock:
             except OSError as e:
                 if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
                     raise
+
+
+def holds_run(run_dir: Path) -> bool:
+    return (run_dir / "config.yaml").exists() or bool(checkpoint.list_states(run_dir / "checkpoints"))
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix two runs in one directory; ``overwrite`` deletes only pona's own run files."""
+    if resume and overwrite:
+        raise ConfigError("choose one of --resume and --overwrite")
+    if resume and not holds_run(run_dir):
+        raise PonaError(f"{run_dir}: no run to resume (no config.yaml or checkpoints/state-*.pt)")
+    if not resume and holds_run(run_dir):
+        if not overwrite:
+            raise PonaError(f"{run_dir} already holds a training run: pass --resume to continue it "
+                            f"or --overwrite to start again (or choose another --out)")
+
+
+def load_run_config(run_dir, overrides=()) -> TrainConfig:
+    """The config.yaml saved in a run directory, with ``section.key=value`` overrides."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise PonaError(f"{run_dir}: no config.yaml, not a pona run directory")
+    return apply_overrides(from_dict(read_yaml(path), str(path)), overrides)

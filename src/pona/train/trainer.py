@@ -31,25 +31,23 @@ Run directory::
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
-import signal
-import threading
 import time
+import types
 import warnings
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from ..data.dataset import PairDataset, to_uint8
 from ..errors import DataError, PonaError
 from ..models import build_generator
-from ..models.config import DiscriminatorConfig
 from ..models.discriminator import Discriminator
 from ..models.io import check_fits, load_strict, save_generator
 from ..precision import Precision, autocast, resolve_precision, to_layout
@@ -60,7 +58,10 @@ from ..metrics.psnr import l1_legacy, psnr
 from ..metrics.ssim import ssim_legacy
 from .monitor import MetricsLog, image_grid, save_png, truncate_metrics
 from .pool import ImagePool
-from .rundir import RunLock, clear_run_dir, remove_stale_temporaries
+from .rundir import RunLock, clear_run_dir, prepare_run_dir, remove_stale_temporaries
+from .schedule import lr_factor, param_groups, update_ema
+from .seeding import derived_seed, epoch_order, seed_everything
+from .stop import StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -72,121 +73,13 @@ class TrainingDiverged(PonaError):
     """Too many non-finite losses in a row; the last good checkpoint is kept."""
 
 
-# -- pure helpers ---------------------------------------------------------------------------------
-
-def lr_factor(iteration: int, constant: int, decay: int) -> float:
-    """1 for the first ``constant`` iterations, then linear to 0 over ``decay`` iterations."""
-    if iteration < constant or decay == 0:
-        return 1.0
-    return max(0.0, 1.0 - (iteration - constant) / decay)
-
-
-def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[int]:
-    """This process's share of a shuffled pass over ``n`` pairs: DistributedSampler's order
-    (permutation seeded by seed + epoch, every world_size-th index from ``rank``, tail dropped)."""
-    sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True,
-                                 seed=seed, drop_last=True)
-    sampler.set_epoch(epoch)
-    return list(sampler)
-
-
-def param_groups(model: torch.nn.Module, lr: float, gate_lr_mult: float = 1.0) -> list[dict]:
-    """Adam parameter groups: the attention gates (``gamma``, ``beta``) at ``lr * gate_lr_mult``, the rest at ``lr``."""
-    named = list(model.named_parameters())
-    is_gate = [n.rsplit(".", 1)[-1] in ("gamma", "beta") for n, _ in named]
-    if gate_lr_mult == 1.0 or not any(is_gate):
-        return [{"params": [p for _, p in named], "lr": lr}]
-    return [{"params": [p for (_, p), g in zip(named, is_gate) if not g], "lr": lr},
-            {"params": [p for (_, p), g in zip(named, is_gate) if g], "lr": lr * gate_lr_mult}]
-
-
-EMA_RAMPUP = 0.25  # the average's half-life is at most this fraction of the iterations so far
-
-
-@torch.no_grad()
-def update_ema(ema: torch.nn.Module, model: torch.nn.Module, half_life: float, iteration: int) -> None:
-    """Move ``ema``'s weights towards ``model``'s: ``ema += (1 - beta) (model - ema)`` with
-    ``beta = 0.5 ** (1 / h)``, ``h = min(half_life, EMA_RAMPUP * iteration)``; buffers (batch-norm
-    statistics, spectral-norm vectors) are copied, as they are not trained by gradients."""
-    h = min(half_life, EMA_RAMPUP * iteration)
-    beta = 0.5 ** (1.0 / h) if h > 0 else 0.0
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p, 1.0 - beta)
-    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-        e.copy_(b)
-
-
-def derived_seed(*parts: int) -> int:
-    """A 32-bit seed from integers (run seed, rank, purpose), independent streams per tuple."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
-
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def holds_run(run_dir: Path) -> bool:
-    return (run_dir / "config.yaml").exists() or bool(checkpoint.list_states(run_dir / "checkpoints"))
-
-
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix two runs in one directory; ``overwrite`` deletes only pona's own run files."""
-    if resume and overwrite:
-        raise ConfigError("choose one of --resume and --overwrite")
-    if resume and not holds_run(run_dir):
-        raise PonaError(f"{run_dir}: no run to resume (no config.yaml or checkpoints/state-*.pt)")
-    if not resume and holds_run(run_dir):
-        if not overwrite:
-            raise PonaError(f"{run_dir} already holds a training run: pass --resume to continue it "
-                            f"or --overwrite to start again (or choose another --out)")
-
-
-def load_run_config(run_dir, overrides=()) -> TrainConfig:
-    """The config.yaml saved in a run directory, with ``section.key=value`` overrides."""
-    from .config import apply_overrides, from_dict, read_yaml
-
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise PonaError(f"{run_dir}: no config.yaml, not a pona run directory")
-    return apply_overrides(from_dict(read_yaml(path), str(path)), overrides)
-
+# -- helpers ------------------------------------------------------------------------------------
 
 def validate_dataset(root: Path, splits: tuple[str, ...]) -> None:
     """Refuse bad data before anything trains: the full report of ``pona data check``."""
     from ..data.validate import check_dataset
 
     check_dataset(root, splits)
-
-
-class StopRequest:
-    """Ctrl-C / SIGTERM set a flag; the loop saves a checkpoint and stops after the current
-    iteration. A second Ctrl-C aborts at once. Handlers are only installed in the main thread."""
-
-    def __init__(self):
-        self.reason: str | None = None
-
-    def _handle(self, signum, frame):
-        name = signal.Signals(signum).name
-        if self.reason is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.reason = name
-        log.warning("%s: saving a checkpoint after this iteration, then stopping (Ctrl-C again to abort)", name)
-
-    @contextlib.contextmanager
-    def installed(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield self
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
 
 
 def _changed_keys(old: dict, new: dict) -> list[str]:
@@ -245,12 +138,11 @@ class Trainer:
 
         # 3. networks (same initialisation on every rank; DDP also broadcasts rank 0's), optimizers
         torch.manual_seed(cfg.run.seed)
-        d_cfg = dict(ndf=cfg.discriminator.ndf, n_blocks=cfg.discriminator.n_blocks, norm=cfg.model.norm,
-                     dropout=cfg.discriminator.dropout, self_attention=cfg.discriminator.self_attention)
+        d_cfg = replace(cfg.discriminator, norm=cfg.model.norm)  # both Ds take the generator's norm, as released
         self.nets = {
             "generator": build_generator(cfg.model),
-            "appearance_d": Discriminator(DiscriminatorConfig(in_channels=6, **d_cfg)),   # (I, I_c)
-            "pose_d": Discriminator(DiscriminatorConfig(in_channels=21, **d_cfg)),        # (I, P_t)
+            "appearance_d": Discriminator(replace(d_cfg, in_channels=6)),   # (I, I_c)
+            "pose_d": Discriminator(replace(d_cfg, in_channels=21)),        # (I, P_t)
         }
         if cfg.run.recompute_blocks:
             self.nets["generator"].recompute_blocks = True
@@ -262,8 +154,11 @@ class Trainer:
         self.optimizers = {k: torch.optim.Adam(param_groups(m, o.lr, o.gate_lr_mult if k == "generator" else 1.0),
                                                lr=o.lr, betas=(o.beta1, o.beta2))
                            for k, m in self.nets.items()}
+        # optim.time_decay: the share of the learning rate the clock leaves, in a holder of its own
+        # (a lambda reading self would keep the trainer, and its run lock, alive after train())
+        self.time_share = time_share = types.SimpleNamespace(value=1.0)
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda i: lr_factor(i, o.constant_iterations, o.decay_iterations))
+            opt, lambda i: lr_factor(i, o.constant_iterations, o.decay_iterations) * time_share.value)
             for k, opt in self.optimizers.items()}
         # forward: compiled (or not) modules; train: the same behind DDP. The G step runs the
         # discriminators frozen and outside DDP (no gradient of theirs is reduced there).
@@ -306,8 +201,6 @@ class Trainer:
             raise ConfigError(f"run.device={cfg.run.device}: CUDA is not available here (use run.device=cpu or auto)")
         if cfg.run.sync_batchnorm and self.env.distributed and dev.type != "cuda":
             raise ConfigError("run.sync_batchnorm needs CUDA (SyncBatchNorm has no CPU kernel)")
-        if cfg.run.recompute_blocks and cfg.model.arch != "pona":
-            raise ConfigError(f"run.recompute_blocks applies to the PoNA generator, not model.arch={cfg.model.arch}")
         if cfg.data.root is None:
             raise ConfigError("no dataset: set data.root (`pona train --data DIR`)")
         if Path(cfg.data.root).resolve() == self.run_dir.resolve():
@@ -465,6 +358,7 @@ class Trainer:
         total = cfg.optim.total_iterations
         end = total if max_iterations is None else min(total, self.iteration + max_iterations)
         deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
+        decay_s = 60.0 * max_minutes * cfg.optim.time_decay if deadline is not None else 0.0
         if env.is_main:
             self.metrics = MetricsLog(self.run_dir / "metrics.jsonl",
                                       self.run_dir / "tensorboard" if cfg.run.tensorboard else None,
@@ -486,6 +380,8 @@ class Trainer:
                         # before loss.gan_start the discriminators' optimizers do not step; their
                         # schedules still count iterations, so that all three stay in step
                         warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before")
+                        if decay_s > 0:
+                            self.time_share.value = min(1.0, max(0.0, (deadline - time.monotonic()) / decay_s))
                         for s in self.schedulers.values():
                             s.step()
                     # non-finite losses: skipped above; stop after max_bad_steps in a row

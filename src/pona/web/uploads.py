@@ -197,7 +197,7 @@ def _decode_for_model(im: Image.Image, model_size: tuple[int, int], what: str) -
 # --- memory -------------------------------------------------------------------------------------
 # glibc keeps freed memory in its heaps for reuse: after a burst of large decodes (in many threads,
 # hence many heaps) the server stays at its peak RSS. Measured with 20 concurrent 25-megapixel
-# uploads (README, "Safety limits"): without what follows RSS stayed 700 MB above idle, with
+# uploads (docs/guide/demo-and-web.md, "Safety limits"): without what follows RSS stayed 700 MB above idle, with
 # malloc_trim alone 40-100 MB, with both within 10 MB.
 
 LARGE_DECODE = 4_000_000   # pixels; after freeing a decode this large, trim the heaps

@@ -10,10 +10,11 @@ Modules: ``identity`` (appearance), ``posing`` (skeleton, pose prior, sequences)
 dataset image), ``writer`` (the dataset, montages).
 """
 
+from ..layout import SIZES
 from .identity import Identity, sample_identity
 from .posing import BodyPose, interpolate, pose_from_keypoints, pose_keypoints, sample_pose, sample_pose_sequence, skeleton
 from .render import render, render_layer, render_sequence
-from .scene import SIZES, Example, example, plain_background, street_background, camera_style
+from .scene import Example, example, plain_background, street_background, camera_style
 from .writer import SynthSummary, montage, png_bytes, read_identities, write_dataset
 
 __all__ = [

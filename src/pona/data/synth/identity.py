@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRESETS = ("market", "fashion")
+from ..layout import SIZES
+
+PRESETS = tuple(SIZES)  # one synthetic preset per dataset of the layout
 
 RGB = tuple[float, float, float]
 

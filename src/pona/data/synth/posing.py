@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...pose import JOINTS, NUM_JOINTS
+from ..layout import SIZES
 from .identity import PRESETS
 
 # Body proportions (body heights).
@@ -34,11 +36,10 @@ FOOT = 0.075
 HIP_JOINT = 0.6         # hip joints sit at this fraction of the visual hip half-width
 TORSO_DEPTH = 0.095     # half depth of the chest (front-back)
 
-# Named points of the skeleton: the 18 COCO joints, then extra points the renderer needs.
-COCO = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-        "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear")
+# Named points of the skeleton: the 18 joints of the annotations first, so that the first rows of
+# a skeleton are its keypoints, then extra points the renderer needs.
 EXTRA = ("head", "r_hand", "l_hand", "r_toe", "l_toe", "pelvis", "head_top")
-POINTS = COCO + EXTRA
+POINTS = JOINTS + EXTRA
 P = {name: i for i, name in enumerate(POINTS)}
 
 # Longitude on the head (radians from the face's centre towards the person's left) of the face joints,
@@ -58,7 +59,7 @@ KIND_WEIGHTS = {"market": (0.34, 0.42, 0.03, 0.06, 0.04, 0.04, 0.07),
                 "fashion": (0.3, 0.14, 0.1, 0.14, 0.16, 0.06, 0.1)}
 VIEW_WEIGHTS = {"market": (0.22, 0.24, 0.13, 0.13, 0.07, 0.07, 0.07, 0.07),
                 "fashion": (0.42, 0.12, 0.08, 0.08, 0.1, 0.1, 0.05, 0.05)}
-ASPECT = {"market": 64 / 128, "fashion": 176 / 256}
+ASPECT = {preset: w / h for preset, (h, w) in SIZES.items()}
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def keypoints(points_px: np.ndarray, pose: BodyPose, size: tuple[int, int]) -> n
     joint turned away from the camera. Body joints hidden behind other body parts stay annotated,
     as in OpenPose output."""
     h, w = size
-    kp = np.round(points_px[: len(COCO)]).astype(np.int64)
+    kp = np.round(points_px[:NUM_JOINTS]).astype(np.int64)
     out = (kp[:, 0] < 0) | (kp[:, 0] > h - 1) | (kp[:, 1] < 0) | (kp[:, 1] > w - 1)
     for name, ok in face_joint_visible(pose).items():
         out[P[name]] |= not ok
@@ -363,12 +364,12 @@ def pose_from_keypoints(keypoints, size: tuple[int, int]) -> BodyPose:
     land within a few pixels of ``keypoints``, not exactly on them.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
-    if kp.shape != (len(COCO), 2):
+    if kp.shape != (NUM_JOINTS, 2):
         raise ValueError(f"keypoints must have shape (18, 2), got {kp.shape}")
     seen = (kp >= 0).all(axis=1)
     need = [P[n] for n in ("neck", "r_shoulder", "l_shoulder", "r_hip", "l_hip")]
     if not seen[need].all():
-        missing = [COCO[i] for i in need if not seen[i]]
+        missing = [JOINTS[i] for i in need if not seen[i]]
         raise ValueError(f"pose_from_keypoints needs the neck, shoulders and hips; missing: {missing}")
     h, w = size
     pelvis = (kp[P["r_hip"]] + kp[P["l_hip"]]) / 2

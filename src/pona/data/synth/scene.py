@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layout import SIZES
 from .identity import Identity, sample_identity
 from .posing import P, BodyPose, keypoints, sample_pose
 from .raster import Layer
 from .render import Painter
 
-SIZES = {"market": (128, 64), "fashion": (256, 176)}
 # Samples per pixel side. At 128x64 the soft signed-distance edges (a one-pixel coverage ramp) look
 # the same as 2x2 supersampling (checked by eye) at a quarter of the cost.
 SUPERSAMPLE = {"market": 1, "fashion": 2}

@@ -29,9 +29,9 @@ from PIL import Image
 
 from ...errors import DataError
 from ...fileio import atomic_path
-from ..layout import IMAGE_SUFFIXES, SPLITS, read_annotations, write_annotations, write_pairs
+from ..layout import IMAGE_SUFFIXES, SIZES, SPLITS, csv_rows, read_annotations, write_annotations, write_pairs
 from .identity import PRESETS, sample_identity
-from .scene import SIZES, example
+from .scene import example
 
 log = logging.getLogger(__name__)
 
@@ -215,23 +215,14 @@ class IdentityRow:
 
 def read_identities(path: str | os.PathLike) -> list[IdentityRow]:
     """``synth-identities.csv`` -> rows, in file order; DataError naming file:line on a bad row."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: identities file not found")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().strip()
-        if header != IDENTITIES_HEADER:
-            raise DataError(f"{path}:1: header must be {IDENTITIES_HEADER!r}, got {header[:80]!r}")
-        for lineno, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            parts = line.strip().split(",")
-            try:
-                name, identity, split, camera, view, kind, pose = parts
-                rows.append(IdentityRow(name, int(identity), split, int(camera), view, kind, int(pose)))
-            except ValueError:
-                raise DataError(f"{path}:{lineno}: expected {IDENTITIES_HEADER}, got {line.strip()[:80]!r}") from None
+    for lineno, line in csv_rows(path, IDENTITIES_HEADER, "identities file"):
+        parts = line.strip().split(",")
+        try:
+            name, identity, split, camera, view, kind, pose = parts
+            rows.append(IdentityRow(name, int(identity), split, int(camera), view, kind, int(pose)))
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: expected {IDENTITIES_HEADER}, got {line.strip()[:80]!r}") from None
     return rows
 
 
