@@ -313,7 +313,7 @@ def test_images_are_written_in_the_format_their_extension_names(tmp_path, suffix
 
 def test_a_16_bit_grey_png_is_read_as_its_grey_levels(tmp_path):
     from pona.data.dataset import load_image
-    from pona.data.photos import read_photo
+    from pona.data.fit import read_photo
 
     ramp = np.linspace(0, 65535, 32 * 16).reshape(32, 16).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "g16.png")
@@ -335,7 +335,7 @@ def test_every_image_mode_reads_as_rgb(mode):
 
 
 def test_exif_orientation_applies_to_16_bit_photos(tmp_path):
-    from pona.data.photos import read_photo
+    from pona.data.fit import read_photo
 
     im = Image.fromarray(np.zeros((8, 4), np.uint16))
     exif = Image.Exif()

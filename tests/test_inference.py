@@ -12,7 +12,7 @@ from helpers import open_gates
 from pona.cli import main
 from pona.data.dataset import to_tensor, to_uint8
 from pona.data.layout import write_annotations, write_pairs
-from pona.data.photos import fit_to_size
+from pona.data.fit import fit_to_size
 from pona.data.posefile import Pose, write_pose
 from pona.errors import DataError, PonaError
 from pona.inference import (

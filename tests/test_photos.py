@@ -13,7 +13,8 @@ from pona.data import estimators
 from pona.data.dataset import PairDataset
 from pona.data.estimators import BLAZEPOSE_TO_COCO18, blazepose_to_coco18, get_estimator
 from pona.data.layout import read_annotations, read_pairs
-from pona.data.photos import Fit, find_photos, fit_to_size, from_photos, person_box
+from pona.data.fit import Fit, fit_to_size, person_box
+from pona.data.photos import find_photos, from_photos
 from pona.errors import DataError, MissingExtraError, PonaError
 from pona.pose import JOINTS, visible
 from helpers import run_cli

@@ -410,7 +410,7 @@ def test_transfer_and_animate_read_openpose_files(tmp_path, capsys):
 def test_from_photos_uses_existing_pose_files_instead_of_an_estimator(tmp_path, capsys, caplog):
     from PIL import Image
     from pona.data.layout import read_annotations
-    from pona.data.photos import fit_to_size, read_photo
+    from pona.data.fit import fit_to_size, read_photo
 
     photos, poses = tmp_path / "photos", tmp_path / "poses"
     photos.mkdir(), poses.mkdir()

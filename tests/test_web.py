@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import pona  # noqa: E402
 from pona import pose as posemod  # noqa: E402
 from pona.web.app import STATIC, create_app  # noqa: E402
-from pona.data.photos import fit_to_size  # noqa: E402
+from pona.data.fit import fit_to_size  # noqa: E402
 from pona.web.uploads import ClientError, UploadLimits, decode_image  # noqa: E402
 
 

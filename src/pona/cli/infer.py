@@ -64,7 +64,7 @@ def refuse_overwriting_input(path, option, *outputs) -> None:
 
 
 def _load_inputs(model, image, source_pose, pose, **pose_options):
-    from ..data.photos import read_photo
+    from ..data.fit import read_photo
     from ..inference import load_pose
 
     arr = read_photo(image)  # upright by its EXIF orientation, like the pose estimator sees it
@@ -146,7 +146,7 @@ def animate(model, image, source_pose, poses, out, fps, batch_size, original_fra
     """
     from tqdm import tqdm
 
-    from ..data.photos import read_photo
+    from ..data.fit import read_photo
     from ..fileio import check_output_file
     from ..inference import load_pose, load_pose_sequence, write_animation
 

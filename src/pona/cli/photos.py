@@ -45,7 +45,7 @@ def pose(image, out, json_path, fmt, estimator, visibility, show_logs):
     Example: pona pose photo.jpg --out photo-pose.png --json photo-pose.json
     """
     from ..data.estimators import quiet_native_stderr
-    from ..data.photos import estimate_photo_pose
+    from ..data.fit import estimate_photo_pose
     from ..data.posefile import Pose, write_pose
     from ..fileio import IMAGE_FORMATS, check_output_file, save_image
     from ..pose import draw_pose

@@ -92,7 +92,7 @@ def show(source, out, photo, fmt, person, image_size, threshold):
     """
     import numpy as np
 
-    from ..data.photos import read_photo
+    from ..data.fit import read_photo
     from ..fileio import IMAGE_FORMATS, check_output_file, save_image
     from ..pose import draw_pose, visible
 

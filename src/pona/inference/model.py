@@ -2,7 +2,7 @@
 
 Frames. The generator works at its training size (``image_size``, the *model frame*). An input
 image of another size is brought to the model frame with the same crop/pad/resize as the data
-preparation of photos (:func:`pona.data.photos.fit_to_size`); the ``Fit`` it returns maps
+preparation of photos (:func:`pona.data.fit.fit_to_size`); the ``Fit`` it returns maps
 keypoints both ways and pastes the output back into the original image (``original_frame=True``).
 A model-size image is used as is. A target pose refers to the condition image's frame unless it
 carries its own ``image_size`` of another size (a :class:`~pona.data.posefile.Pose` read from a
@@ -54,7 +54,7 @@ def as_array(image) -> np.ndarray:
 
 
 def _fit_to_size(image: np.ndarray, size: tuple[int, int], keypoints=None, box=None):
-    from ..data.photos import fit_to_size
+    from ..data.fit import fit_to_size
 
     return fit_to_size(image, size, keypoints=keypoints, box=box)
 
@@ -63,10 +63,10 @@ def frame_fit(frame_size: tuple[int, int], size: tuple[int, int], keypoint_sets)
     """One Fit for poses drawn in a frame of ``frame_size`` (a photo, a video) that has no image here.
 
     The crop box is the union of the people boxes of all the poses (the data preparation's
-    :func:`~pona.data.photos.person_box`), so a sequence keeps one camera: the person moves
+    :func:`~pona.data.fit.person_box`), so a sequence keeps one camera: the person moves
     within the frame instead of being re-centred and re-scaled on every pose.
     """
-    from ..data.photos import person_box
+    from ..data.fit import person_box
 
     boxes = np.array([b for kp in keypoint_sets if (b := person_box(kp, frame_size)) is not None])
     box = None if not len(boxes) else (*boxes[:, :2].min(0), *boxes[:, 2:].max(0))
@@ -83,7 +83,7 @@ class Transfer:
     src_keypoints: np.ndarray     # (18, 2) condition pose, model frame
     dst_keypoints: np.ndarray     # (18, 2) target pose, model frame
     original: np.ndarray | None = None  # the input image when it was not model size
-    fit: object | None = None     # pona.data.photos.Fit of the input; None when it was model size
+    fit: object | None = None     # pona.data.fit.Fit of the input; None when it was model size
     attention: list | None = None  # per block [self map, pose-guided map], (1, N, N), if asked
 
     def in_original_frame(self) -> Image.Image:

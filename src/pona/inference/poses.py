@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.photos import read_photo
+from ..data.fit import read_photo
 from ..data.layout import IMAGE_SUFFIXES
 from ..data.poseformats import detect
 from ..data.posefile import Pose, pose_from_json, pose_from_obj, read_json, read_pose

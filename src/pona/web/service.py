@@ -1,7 +1,7 @@
 """What the web app does, without HTTP: conditions, poses, transfers, animations, attention.
 
 Every pose handed to the generator is in the model's frame (its ``image_size``); images and poses
-of other sizes are brought there by ``pona.data.photos.fit_to_size``, as ``pona transfer`` does.
+of other sizes are brought there by ``pona.data.fit.fit_to_size``, as ``pona transfer`` does.
 The model is shared by all requests: it runs in eval mode under ``torch.inference_mode`` and one
 lock lets one forward pass run at a time (on a CPU, parallel passes only fight for the cores).
 """
@@ -20,7 +20,7 @@ from PIL import Image
 from .. import pose as posemod
 from ..data.dataset import to_tensor, to_uint8
 from ..data.estimators import PoseEstimator, get_estimator
-from ..data.photos import Fit, fit_to_size, plan_fit
+from ..data.fit import Fit, fit_to_size, plan_fit
 from ..data.poseformats import detect
 from ..data.posefile import Pose, pose_from_json, pose_from_obj
 from ..errors import PonaError
@@ -99,7 +99,7 @@ class WebService:
 
     def fit(self, image: np.ndarray, keypoints=None):
         """(image, keypoints, Fit) in the model's frame, as the data preparation of photos fits them
-        (``pona.data.photos.fit_to_size``: the person cropped, resized, padded); a model-size image
+        (``pona.data.fit.fit_to_size``: the person cropped, resized, padded); a model-size image
         is used as is (Fit None), as by ``pona transfer``."""
         kp = None if keypoints is None else np.asarray(keypoints, dtype=np.float64)
         if tuple(image.shape[:2]) == self.size:
