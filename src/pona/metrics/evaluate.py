@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +116,16 @@ def _resolve_estimator(estimator):
         return None, f"pose estimator {name!r} unavailable: {e}"
 
 
-def _load_networks(legacy: bool, modern: bool, weights_dir, download: bool, device) -> dict:
-    """name -> frozen network on ``device``, or the error message (str) that stopped its loading."""
+@dataclass(frozen=True)
+class _Network:
+    """A metric network, or why it could not be loaded (its metrics are then reported skipped)."""
+
+    net: torch.nn.Module | None = None
+    error: str | None = None
+
+
+def _load_networks(legacy: bool, modern: bool, weights_dir, download: bool, device) -> dict[str, _Network]:
+    """name -> the frozen network on ``device``, or the error that stopped its loading."""
     # The 2015 graph serves the legacy IS and the modern "FID (2015 FID Inception)".
     wanted = {"inception_2015": lambda: inc.load_inception("fid", None, weights_dir, download)}
     if modern:
@@ -125,9 +134,9 @@ def _load_networks(legacy: bool, modern: bool, weights_dir, download: bool, devi
     nets = {}
     for name, load in wanted.items():
         try:
-            nets[name] = load().to(device)
+            nets[name] = _Network(net=load().to(device))
         except PonaError as e:  # missing or wrong weights: skip the metrics that need them
-            nets[name] = str(e)
+            nets[name] = _Network(error=str(e))
     return nets
 
 
@@ -230,7 +239,6 @@ def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "te
 
     # 2. Networks and the pose estimator; what cannot be loaded is skipped later with its reason.
     nets = _load_networks(legacy, modern, weights_dir, download, device)
-    net_ok = {k: not isinstance(v, str) for k, v in nets.items()}
     est, est_name = _resolve_estimator(estimator) if legacy else (None, "")
 
     log.info("evaluating %d pairs (%s protocol) on %s", len(matched), protocol, device)
@@ -261,21 +269,22 @@ def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "te
             if modern:
                 per_pair["ssim_modern"].append(ssim_modern(tp, gp))
             gens.append(g), tgts.append(t), gens_pad.append(gp), masked.append(apply_mask(g, mask))
-        if legacy and net_ok["inception_2015"]:
-            is_logits.append(_is_logits(nets["inception_2015"], gens_pad, device))
-            mask_is_logits.append(_is_logits(nets["inception_2015"], masked, device))
-        if modern and net_ok["inception_2015"]:
-            feats_2015.append(_pool_features(nets["inception_2015"], gens, "pytorch_fid", device))
-        if modern and net_ok["inception_torchvision"]:
-            feats_tv.append(_pool_features(nets["inception_torchvision"], gens, "torchvision", device))
-        if modern and net_ok["lpips"]:
-            per_pair["lpips"].extend(_lpips(nets["lpips"], tgts, gens, device))
+        inception_2015 = nets["inception_2015"].net
+        if legacy and inception_2015 is not None:
+            is_logits.append(_is_logits(inception_2015, gens_pad, device))
+            mask_is_logits.append(_is_logits(inception_2015, masked, device))
+        if modern and inception_2015 is not None:
+            feats_2015.append(_pool_features(inception_2015, gens, "pytorch_fid", device))
+        if modern and nets["inception_torchvision"].net is not None:
+            feats_tv.append(_pool_features(nets["inception_torchvision"].net, gens, "torchvision", device))
+        if modern and nets["lpips"].net is not None:
+            per_pair["lpips"].extend(_lpips(nets["lpips"].net, tgts, gens, device))
         log.debug("evaluated %d/%d pairs", min(start + batch_size, len(matched)), len(matched))
 
     # 4. Numbers.
     n = len(matched)
     mean = lambda k: float(np.mean(per_pair[k]))  # noqa: E731
-    skip = lambda key: nets[key] if isinstance(nets[key], str) else None  # noqa: E731
+    skip = lambda key: nets[key].error  # noqa: E731
     padded = " (padded to 256x256)" if pad else ""
     if legacy:
         splits = min(SPLITS, n)
@@ -335,9 +344,9 @@ def _fid_metrics(nets, feats_2015, feats_tv, layout, batch_size, device, cache_d
              "torchvision", inc.TV_INCEPTION_FILE),
             ("fid_2015", "FID (2015 FID Inception)", "inception_2015", feats_2015, "fid", "pytorch_fid",
              inc.FID_INCEPTION_FILE)):
-        net = nets[net_key]
-        if isinstance(net, str):
-            out.append(Metric(key, label, "modern", error=net))
+        net = nets[net_key].net
+        if net is None:
+            out.append(Metric(key, label, "modern", error=nets[net_key].error))
             continue
         try:
             mu_r, sigma_r, m = _reference_statistics(net, variant, mode, train, batch_size, device, cache_dir)
