@@ -8,7 +8,8 @@ Per iteration (``Trainer.train_step``), as in the released code:
 
 The fakes the discriminators see pass through the image pools (``optim.pool_size``, 0 = off).
 The learning rate is constant for ``optim.constant_iterations``, then decays linearly to 0 over
-``optim.decay_iterations``.
+``optim.decay_iterations`` (``pona.train.schedule``); with a wall-clock budget and
+``optim.time_decay``, the budget's last part also takes it to 0.
 
 Data order: every training pair once per epoch, in a shuffled order that is a pure function of
 (seed, epoch) (``epoch_order``), split over processes like DistributedSampler; the field's
