@@ -60,6 +60,13 @@ def ws(tmp_path, data, checkpoint_file, monkeypatch):
     Image.new("RGB", (16, 32), (200, 30, 30)).save("photo.png")
     Path("binary.yaml").write_bytes(b"\xff\xfe\x00model: {}")
     Path("notes.txt").write_text("mine\n")
+    # a good target pose: the inputs are read before the model loads, so a checkpoint case needs them right
+    Path("pose.json").write_text(json.dumps({"image_size": [32, 16], "keypoints": [[4 + j, 8] for j in range(18)]}))
+    Path("strings.json").write_text(json.dumps({"image_size": [32, 16], "keypoints": [["4", "8"]] * 18}))
+    Path("empty.yaml").write_text("")
+    Image.new("RGB", (16, 32), (200, 30, 30)).save("photo.gif")
+    Path("myrun").mkdir()  # a training run of the user's
+    Path("myrun/config.yaml").write_text("model: {}\n")
 
     def drop(meta):
         del meta["config"]
@@ -139,10 +146,31 @@ CASES = [
      ["already holds a dataset", "tiny-annotation-train.csv"]),
     # input == output
     ("transfer-overwrites-image", lambda w: transfer(w["ckpt"], "--out", "photo.png"), ["--out", "is the input"]),
+    ("animate-overwrites-image", lambda w: ["animate", "--checkpoint", w["ckpt"], "--device", "cpu", "--image", "photo.gif",
+                                            "--poses", "pose.json", "--out", "photo.gif"], ["--out", "is the input --image"]),
+    ("pose-show-overwrites-on", lambda w: ["pose", "show", "pose.json", "--on", "photo.png", "--out", "photo.png"],
+     ["--out", "is the input --on"]),
+    ("pose-convert-overwrites-source", lambda w: ["pose", "convert", "pose.json", "pose.json", "--to", "openpose"],
+     ["OUT", "is the input SOURCE"]),
+    # outputs inside the user's dataset or run: the next reader would take them for data
+    ("train-out-inside-data", lambda w: train(w["data"], "--out", str(Path(w["data"]) / "train")),
+     ["--out", "inside the dataset"]),
+    ("generate-into-data", lambda w: ["generate", "--checkpoint", w["ckpt"], "--device", "cpu", "--data", w["data"],
+                                      "--out", str(Path(w["data"]) / "test")], ["--out", "the dataset"]),
+    ("copy-baseline-into-data", lambda w: ["evaluate", "--copy-baseline", "--generated", str(Path(w["data"]) / "test"),
+                                           "--data", w["data"], "--estimator", "none", "--offline"],
+     ["--generated", "the dataset"]),
+    ("synth-into-a-run", lambda w: ["data", "synth", "myrun"], ["OUT", "training run"]),
+    ("from-photos-into-a-run", lambda w: ["data", "from-photos", ".", "myrun"], ["OUT_DIR", "training run"]),
+    ("from-photos-size-huge", lambda w: ["data", "from-photos", ".", "ds", "--size", "100000x100000"], ["--size", "at most"]),
     # configs
     ("binary-config", lambda w: train(w["data"], "--config", "binary.yaml"), ["binary.yaml", "UTF-8"]),
     ("lr-nan", lambda w: train(w["data"], "--print-config", "optim.lr=nan"), ["optim.lr", "finite"]),
     ("lr-inf", lambda w: train(w["data"], "--print-config", "optim.lr=inf"), ["optim.lr", "finite"]),
+    ("print-config-huge-model", lambda w: train(w["data"], "--print-config", "model.ngf=100000"), ["ngf=100000", "GiB"]),
+    ("print-config-tpu", lambda w: train(w["data"], "--print-config", "run.device=tpu"), ["run.device", "tpu"]),
+    ("empty-config", lambda w: train(w["data"], "--config", "empty.yaml"), ["empty.yaml", "empty"]),
+    ("demo-bad-override", lambda w: ["demo", "--out", "d", "optim.lr=nan"], ["optim.lr", "finite"]),
     ("train-out-is-data", lambda w: train(w["data"], "--out", w["data"]), ["dataset directory"]),
     # checkpoints
     ("info-no-config", lambda w: ["info", "noconfig.safetensors"], ["noconfig.safetensors", "no generator config"]),
@@ -155,6 +183,14 @@ CASES = [
     ("transfer-tpu", lambda w: transfer(w["ckpt"], "--out", "x.png", "--device", "tpu"), ["--device", "tpu"]),
     ("train-tpu", lambda w: train(w["data"], "--out", "run", "run.device=tpu"), ["run.device", "tpu"]),
     ("serve-tpu", lambda w: ["serve", "--checkpoint", w["ckpt"], "--device", "tpu"], ["tpu"]),
+    ("serve-host-unresolvable", lambda w: ["serve", "--checkpoint", w["ckpt"], "--host", "no such host!", "--port", "0"],
+     ["--host", "no such host!"]),
+    # inputs are checked before the model loads (no log line before the error)
+    ("attention-point-outside", lambda w: ["visualize-attention", "--checkpoint", w["ckpt"], "--device", "cpu", "--image",
+                                           "photo.png", "--pose", "pose.json", "--source-pose", "pose.json",
+                                           "--out", "x.png", "--point", "999,999"], ["--point", "outside"]),
+    ("transfer-strings-as-coordinates", lambda w: transfer(w["ckpt"], "--out", "x.png", "--pose", "strings.json"),
+     ["strings.json", "number pairs"]),
     # options that were silently ignored
     ("evaluate-estimator-bogus", lambda w: ["evaluate", "--generated", ".", "--data", w["data"], "--estimator", "bogus"],
      ["--estimator", "bogus"]),
@@ -172,6 +208,11 @@ def test_bad_input_is_one_line_and_changes_nothing(ws, capsys, make_args, needle
     code, out, err = run_cli(capsys, *make_args(ws))
     assert_one_error_line(code, out, err, *needles)
     assert snapshot(ws["dir"], ws["data"]) == before  # nothing changed, nothing left behind
+
+
+def test_bench_batches_below_one_is_a_usage_error(capsys):
+    code, _, err = run_cli(capsys, "bench", "--batches", "0")
+    assert code == 2 and "--batches" in err and ">= 1" in err and "Traceback" not in err
 
 
 def test_serve_on_a_port_in_use_is_one_line(ws, capsys):

@@ -66,8 +66,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.flop_counter import FlopCounterMode
 
+from .data.dataset import PairDataset
+from .data.synth import write_dataset
+from .models import Generator, GeneratorConfig
+from .models.attention import is_gate
+from .models.vgg import VGG19Features
 from .precision import Precision, autocast, cpu_features, native_bf16, resolve_precision, to_layout
+from .train.config import load_config
+from .train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +208,6 @@ def measure_peak(name: str, matmuls=PEAK_MATMULS, convs=PEAK_CONVS, repeats: int
 
 def generator_gflops(size: tuple[int, int], ngf: int = 64, n_blocks: int = 3) -> float:
     """GFLOPs of one image through the generator (2 x multiply-adds), counted on the meta device."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from .models import Generator, GeneratorConfig
-
     G = Generator(GeneratorConfig(ngf=ngf, n_blocks=n_blocks, image_size=size)).set_attention_impl("explicit")
     G = G.to("meta").eval()
     h, w = size
@@ -268,8 +273,6 @@ def _inputs(batch: int, size: tuple[int, int]):
 def _open_gates(G) -> None:
     # gamma = beta = 0 at init would make attention a no-op on the output: open the gates so that
     # the equality check sees (and the backward pass flows through) every attention path
-    from .models.attention import is_gate
-
     with torch.no_grad():
         for name, p in G.named_parameters():
             if is_gate(name):
@@ -294,8 +297,6 @@ def _spec_precision(spec: dict) -> Precision:
 
 
 def measure_inference(spec: dict) -> dict:
-    from .models import Generator, GeneratorConfig
-
     size, batch = tuple(spec["size"]), spec["batch"]
     torch.manual_seed(0)
     G = Generator(GeneratorConfig(ngf=spec["ngf"], n_blocks=spec["n_blocks"], image_size=size)).eval()
@@ -319,8 +320,6 @@ def measure_inference(spec: dict) -> dict:
 
 def _vgg_file(directory: Path) -> Path:
     """A torchvision-layout VGG-19 file with random weights: the perceptual loss costs the same."""
-    from .models.vgg import VGG19Features
-
     path = directory / "vgg19-random.pth"
     if not path.exists():
         torch.manual_seed(0)
@@ -329,11 +328,6 @@ def _vgg_file(directory: Path) -> Path:
 
 
 def measure_train(spec: dict) -> dict:
-    from torch.utils.data import DataLoader
-
-    from .train.config import load_config
-    from .train.trainer import Trainer
-
     size, batch = tuple(spec["size"]), spec["batch"]
     overrides = [f"model.image_size={size[0]}x{size[1]}", f"model.ngf={spec['ngf']}", f"model.n_blocks={spec['n_blocks']}",
                  f"optim.batch_size={batch}", f"data.root={spec['data']}", f"loss.vgg_weights={spec['vgg']}",
@@ -364,10 +358,6 @@ def measure_train(spec: dict) -> dict:
 
 
 def measure_data(spec: dict) -> dict:
-    from torch.utils.data import DataLoader, RandomSampler
-
-    from .data.dataset import PairDataset
-
     dataset = PairDataset(spec["data"], "train")
     n = spec["batch"] * spec["batches"]
     sampler = RandomSampler(dataset, replacement=True, num_samples=n, generator=torch.Generator().manual_seed(0))
@@ -458,8 +448,6 @@ def _size_name(size) -> str:
 
 
 def _write_data(root: Path, size: tuple[int, int]) -> Path:
-    from .data.synth import write_dataset
-
     path = root / f"data-{_size_name(size)}"
     if not path.exists():
         # 2 people x 5 poses: 40 pairs, enough for batch 8 and for the loader's random draws
@@ -470,8 +458,6 @@ def _write_data(root: Path, size: tuple[int, int]) -> Path:
 
 def run_benchmark(options: BenchOptions, progress=None) -> BenchResult:
     """Every measurement of ``options``; ``progress(row)`` is called after each row."""
-    from .train.config import load_config
-
     precisions = resolve_precisions(options.precisions)  # first: a refused bf16 stops here, at once
     threads = options.threads or torch.get_num_threads()
     torch.set_num_threads(threads)

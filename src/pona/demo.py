@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,17 +23,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .data.dataset import load_image, to_uint8
 from .data.layout import find_split, read_annotations, read_pairs
+from .data.synth import pose_keypoints, sample_pose_sequence, write_dataset
 from .errors import PonaError
 from .fileio import atomic_path
+from .inference import PoNA, attention_figure, generate_pairs, write_animation
+from .inference.panels import hstack, pose_image
+from .metrics.evaluate import copy_condition_images, evaluate
 from .models.io import pretrained_checkpoint
+from .report import svg_line_chart, write_demo_report
+from .train.config import load_config
+from .train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
 RESERVED_MINUTES = 1.0  # evaluation, figures and report, after training
 # scene -> (the synthetic renderer's preset, the training preset)
 SCENES = {"studio": ("fashion", "synth-studio"), "street": ("market", "synth-market")}
-PRETRAINED_BY_SCENE = {"studio": "pretrained-studio", "street": "pretrained-market"}
+# the packaged checkpoint `--pretrained` uses, by the training preset it was made with (and whose data size it needs)
+PRETRAINED_BY_PRESET = {"synth-studio": "pretrained-studio", "synth-market": "pretrained-market",
+                        "synth-studio-256": "pretrained-studio-256"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,9 @@ class DemoResult:
 def check_options(opts: DemoOptions) -> None:
     if opts.scene not in SCENES:
         raise PonaError(f"unknown scene {opts.scene!r}: choose one of {', '.join(SCENES)}")
+    if opts.pretrained and training_preset(opts) not in PRETRAINED_BY_PRESET:
+        raise PonaError(f"no checkpoint packaged with pona was trained with preset {training_preset(opts)!r}: "
+                        f"--pretrained needs one of {', '.join(PRETRAINED_BY_PRESET)}")
 
 
 def training_preset(opts: DemoOptions) -> str:
@@ -76,15 +87,11 @@ def training_preset(opts: DemoOptions) -> str:
 
 
 def _preset_size(preset: str) -> tuple[int, int]:
-    from .train.config import load_config
-
     return tuple(load_config(preset).model.image_size)
 
 
 def make_data(opts: DemoOptions) -> Path:
     """The synthetic dataset under ``out/data``, rendered once and reused by later runs."""
-    from .data.synth import write_dataset
-
     root = opts.out / "data"
     size = _preset_size(training_preset(opts))
     stamp = root / "demo-data.json"
@@ -101,9 +108,6 @@ def make_data(opts: DemoOptions) -> Path:
 def train(opts: DemoOptions, data: Path, minutes: float) -> tuple[Path, int, str]:
     """Train the preset on ``data`` for ``minutes`` into ``out/run`` (restarted from scratch);
     returns the run directory, the iterations done and the precision they ran in."""
-    from .train.config import load_config
-    from .train.trainer import Trainer
-
     config = load_config(training_preset(opts), [f"data.root={data}", f"run.seed={opts.seed}", f"run.amp={opts.precision}",
                                                  "run.channels_last=auto", *opts.overrides])
     trainer = Trainer(config, opts.out / "run", overwrite=True)
@@ -120,9 +124,6 @@ def spread(items: list, n: int) -> list:
 
 def evaluate_against_copy(model, data: Path, pairs: list, out: Path) -> dict:
     """Generate ``pairs`` and score them next to copying the condition image (legacy protocol)."""
-    from .inference import generate_pairs
-    from .metrics.evaluate import copy_condition_images, evaluate
-
     generate_pairs(model, data, out / "generated", pairs=pairs, overwrite=True, workers=0)
     copy_condition_images(data, out / "copy", pairs=pairs)
     results = {}
@@ -136,9 +137,6 @@ def examples_grid(model, data: Path, pairs: list, examples: int = 10, columns: i
     """Held-out examples, ``columns`` side by side, each condition | target pose | generated |
     ground truth, one person per example where possible (at the images' own resolution: the
     report scales it up without smoothing)."""
-    from .data.dataset import load_image, to_uint8
-    from .inference.panels import hstack, pose_image
-
     split = find_split(data, "test")
     ann = read_annotations(split.annotations)
     chosen, seen = [], set()
@@ -163,10 +161,6 @@ def examples_grid(model, data: Path, pairs: list, examples: int = 10, columns: i
 
 def animation(model, opts: DemoOptions, data: Path, path: Path, frames: int = 24) -> Path:
     """A held-out person walking through a synthetic pose sequence (skeleton | generated)."""
-    from .data.dataset import load_image
-    from .data.synth import pose_keypoints, sample_pose_sequence
-    from .inference import write_animation
-
     split = find_split(data, "test")
     ann = read_annotations(split.annotations)
     name = sorted(ann)[0]
@@ -180,8 +174,6 @@ def animation(model, opts: DemoOptions, data: Path, path: Path, frames: int = 24
 
 def curves(run: Path | None, metrics_file: Path | None) -> str:
     """Training curves as inline SVG: generator L1 and validation SSIM against iterations."""
-    from .report import svg_line_chart
-
     lines = []
     if metrics_file is not None and metrics_file.is_file():
         lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
@@ -200,8 +192,6 @@ def curves(run: Path | None, metrics_file: Path | None) -> str:
 
 def run_demo(opts: DemoOptions) -> DemoResult:
     """Run every step (see the module docstring) and return where the report is."""
-    from .inference import PoNA, attention_figure
-
     check_options(opts)
     t0 = time.monotonic()
     timings = {}
@@ -214,7 +204,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
 
     iterations, train_precision = None, None
     if opts.pretrained:
-        checkpoint = pretrained_checkpoint(PRETRAINED_BY_SCENE[opts.scene])
+        checkpoint = pretrained_checkpoint(PRETRAINED_BY_PRESET[training_preset(opts)])
         metrics_file = checkpoint.with_suffix(".metrics.jsonl")
         log.info("2/5 using the packaged pretrained checkpoint %s", checkpoint)
     else:
@@ -242,14 +232,10 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     a, b = pairs[len(pairs) // 2]
     split = find_split(data, "test")
     ann = read_annotations(split.annotations)
-    from .data.dataset import load_image
-
     attention_figure(model, load_image(split.images / a), ann[a], ann[b]).save(figures / "attention.png")
     timings["figures"] = time.monotonic() - t0 - sum(timings.values())
 
     log.info("5/5 writing the report")
-    from .report import write_demo_report
-
     summary = {
         "checkpoint": str(checkpoint), "pretrained": opts.pretrained, "iterations": iterations,
         "parameters": sum(p.numel() for p in model.generator.parameters()),

@@ -86,6 +86,23 @@ def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     return path
 
 
+def refuse_overwriting_input(path, option, *outputs) -> None:
+    """A file the user gave is never replaced by an output: refuse each ``(out, out_option)`` that
+    names the input ``path`` (also through another spelling or a link)."""
+    for out, out_option in outputs:
+        if out and os.path.exists(out) and os.path.exists(path) and os.path.samefile(path, out):
+            raise PonaError(f"{out_option} {out} is the input {option}: choose another output file")
+
+
+def check_not_inside(path, option: str, folder, what: str) -> None:
+    """Refuse an output folder that is ``folder`` or lies inside it (a dataset's files must not mix
+    with a run's or a command's outputs: the next reader would take them for data)."""
+    resolved, folder = Path(path).resolve(), Path(folder).resolve()
+    if resolved == folder or folder in resolved.parents:
+        raise PonaError(f"{option} {path}: is {'' if resolved == folder else 'inside '}{what}; "
+                        "choose a folder outside it")
+
+
 def save_image(image, path: str | os.PathLike) -> Path:
     """Write a PIL image atomically in the format its extension names (.png, .jpg, .jpeg)."""
     path = Path(path)

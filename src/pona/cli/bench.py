@@ -13,9 +13,12 @@ def _sizes(ctx, param, value):
 
 def _ints(ctx, param, value):
     try:
-        return tuple(int(v) for v in value.split(",")) if value else None
+        ints = tuple(int(v) for v in value.split(",")) if value else None
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers such as 1,8, got {value!r}") from None
+        ints = ()
+    if ints is not None and (not ints or min(ints) < 1):
+        raise click.BadParameter(f"expected comma-separated integers >= 1 such as 1,8, got {value!r}")
+    return ints
 
 
 def _precisions(ctx, param, value):

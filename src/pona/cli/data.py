@@ -17,6 +17,19 @@ def data():
     """Datasets in the PATN layout: check, prepare, synthesize."""
 
 
+def check_not_a_run(out, option: str) -> None:
+    """A dataset is never written into a training run's folder (the run's files would be read as
+    data, and a later --overwrite of the run would meet the dataset's)."""
+    from pathlib import Path
+
+    from ..errors import PonaError
+    from ..train.rundir import holds_run
+
+    if holds_run(Path(out)):
+        raise PonaError(f"{option} {out}: holds a training run (config.yaml, checkpoints/); "
+                        "write the dataset to its own folder")
+
+
 @data.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)

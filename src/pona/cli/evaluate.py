@@ -40,7 +40,7 @@ def evaluate(generated, data_dir, protocol, split, pairs, weights_dir, estimator
     from ..metrics.evaluate import copy_condition_images
     from ..metrics.evaluate import evaluate as run
 
-    from ..fileio import check_output_dir, check_output_file
+    from ..fileio import check_not_inside, check_output_dir, check_output_file
 
     if not generated and not copy_baseline:
         raise click.UsageError("give --generated (or --copy-baseline)")
@@ -51,6 +51,7 @@ def evaluate(generated, data_dir, protocol, split, pairs, weights_dir, estimator
         check_output_file(md_out, "--markdown", (".md", ".markdown"))
     if copy_baseline and generated:
         check_output_dir(generated, "--generated")
+        check_not_inside(generated, "--generated", data_dir, "the dataset --data")
     if cache_dir:
         check_output_dir(cache_dir, "--cache-dir")
     from ..precision import check_device

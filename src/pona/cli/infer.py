@@ -30,14 +30,38 @@ def model_options(f):
                   help="Heat maps as the field's uint8 DeepFashion files (for the authors' released model).")
     @functools.wraps(f)
     def wrapper(checkpoint, device, precision, quantize_maps, **kwargs):
-        from ..inference import PoNA
         from ..precision import resolve_device
 
-        # the device is checked before the checkpoint loads: one line for tpu, or cuda without CUDA
-        model = PoNA.from_checkpoint(checkpoint, resolve_device(device, setting="--device"), quantize=quantize_maps,
-                                     precision=precision)
-        return f(model=model, **kwargs)
+        # the device is checked before anything is read: one line for tpu, or cuda without CUDA
+        device = resolve_device(device, setting="--device")
+        return f(model=ModelToLoad(checkpoint, device, precision, quantize_maps), **kwargs)
     return wrapper
+
+
+class ModelToLoad:
+    """The generator of --checkpoint, loaded by ``load()`` once a command has read and checked its
+    inputs: a bad pose file or photo is then refused alone, not after the model's loading log."""
+
+    def __init__(self, checkpoint, device, precision, quantize):
+        from ..inference.poses import LazyEstimator
+
+        self.checkpoint, self.device, self.precision, self.quantize = checkpoint, device, precision, quantize
+        self.estimator = LazyEstimator()  # reads the inputs' poses now, the model's later: loaded once
+
+    def load(self):
+        from ..inference import PoNA
+
+        return PoNA.from_checkpoint(self.checkpoint, self.device, quantize=self.quantize, precision=self.precision,
+                                    estimator=self.estimator)
+
+    def image_size(self) -> tuple[int, int] | None:
+        """(H, W) the generator takes, from the checkpoint's header (nothing built); None when the
+        header does not state it plainly (``load()`` then names the problem)."""
+        from ..models.io import read_metadata
+
+        size = read_metadata(self.checkpoint)["config"].get("image_size")
+        plain = isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size)
+        return tuple(size) if plain else None
 
 
 def quiet_native_logs(f):
@@ -52,25 +76,14 @@ def quiet_native_logs(f):
     return wrapper
 
 
-def refuse_overwriting_input(path, option, *outputs) -> None:
-    """A photo the user gave is never replaced by an output: refuse ``--out`` naming the input file."""
-    import os
-
-    from ..errors import PonaError
-
-    for out, out_option in outputs:
-        if out and os.path.exists(out) and os.path.samefile(path, out):
-            raise PonaError(f"{out_option} {out} is the input {option}: choose another output file")
-
-
-def _load_inputs(model, image, source_pose, pose, **pose_options):
+def _load_inputs(estimator, image, source_pose, pose, **pose_options):
     from ..data.fit import read_photo
     from ..inference import load_pose
 
     arr = read_photo(image)  # upright by its EXIF orientation, like the pose estimator sees it
-    src = load_pose(source_pose, model.estimator) if source_pose else None
+    src = load_pose(source_pose, estimator) if source_pose else None
     # a target pose file without its own image size refers to the condition photo's frame
-    return arr, src, load_pose(pose, model.estimator, image_size=arr.shape[:2], **pose_options)
+    return arr, src, load_pose(pose, estimator, image_size=arr.shape[:2], **pose_options)
 
 
 POSE_HELP = ("pose file (pona, OpenPose, COCO or MediaPipe JSON; format detected), annotations.csv:NAME, "
@@ -107,14 +120,14 @@ def transfer(model, image, pose, source_pose, out, show, original_frame, target_
     Example: pona transfer --checkpoint runs/synth-market --image person.jpg --pose target.json
     --out out.png --show panel.png
     """
-    from ..fileio import IMAGE_FORMATS, check_output_file, save_image
+    from ..fileio import IMAGE_FORMATS, check_output_file, refuse_overwriting_input, save_image
 
     check_output_file(out, "--out", IMAGE_FORMATS)
     if show:
         check_output_file(show, "--show", IMAGE_FORMATS)
     refuse_overwriting_input(image, "--image", (out, "--out"), (show, "--show"))
-    arr, src, dst = _load_inputs(model, image, source_pose, pose, format=pose_format, person=person)
-    t = model.transfer_detailed(arr, src, dst, target_frame=target_frame)
+    arr, src, dst = _load_inputs(model.estimator, image, source_pose, pose, format=pose_format, person=person)
+    t = model.load().transfer_detailed(arr, src, dst, target_frame=target_frame)
     result = t.in_original_frame() if original_frame else t.output
     save_image(result, out)
     click.echo(f"wrote {out} ({result.width}x{result.height})")
@@ -147,13 +160,15 @@ def animate(model, image, source_pose, poses, out, fps, batch_size, original_fra
     from tqdm import tqdm
 
     from ..data.fit import read_photo
-    from ..fileio import check_output_file
+    from ..fileio import check_output_file, refuse_overwriting_input
     from ..inference import load_pose, load_pose_sequence, write_animation
 
     check_output_file(out, "--out", (".gif", ".mp4"))
+    refuse_overwriting_input(image, "--image", (out, "--out"))  # an animated GIF may be the photo
     arr = read_photo(image)  # upright by its EXIF orientation, like the pose estimator sees it
     src = load_pose(source_pose, model.estimator) if source_pose else None
     sequence = load_pose_sequence(poses, model.estimator, format=pose_format, person=person, image_size=arr.shape[:2])
+    model = model.load()
     with tqdm(total=len(sequence), unit="frame", desc="animate") as bar:
         frames = model.animate(arr, src, sequence, batch_size=batch_size, original_frame=original_frame,
                                skeleton=not no_skeleton, target_frame=target_frame,
@@ -178,11 +193,19 @@ def generate(model, data, split, pairs, out, batch_size, workers, legacy_strips,
 
     Example: pona generate --checkpoint runs/synth-market --data data/synth-market --out out/synth-market
     """
-    from ..fileio import check_output_dir
+    from ..data.dataset import PairDataset
+    from ..data.validate import check_dataset
+    from ..fileio import check_not_inside, check_output_dir
     from ..inference import generate_pairs
 
     check_output_dir(out, "--out")
-    r = generate_pairs(model, data, out, split=split, pairs=pairs, batch_size=batch_size,
+    check_not_inside(out, "--out", data, "the dataset --data")  # its images would be taken for data
+    # the data is checked before the model loads: its errors come alone, not after the model's log line
+    if pairs is None:
+        check_dataset(data, (split,))
+    else:
+        PairDataset(data, split, pairs=pairs)
+    r = generate_pairs(model.load(), data, out, split=split, pairs=pairs, batch_size=batch_size,
                        legacy_strips=legacy_strips, overwrite=overwrite, workers=workers)
     strips = f", {r.strips_added} strips added from existing PNGs" if r.strips_added else ""
     click.echo(f"{r.out}: {r.written} pairs written{strips}, {r.skipped} already there (of {r.total})")
@@ -195,6 +218,8 @@ def _parse_point(value: str | None):
         y, x = (int(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"expected y,x pixel coordinates such as 40,20, got {value!r}") from None
+    if y < 0 or x < 0:
+        raise click.BadParameter(f"pixel coordinates are >= 0, got {value!r}")
     return y, x
 
 
@@ -215,15 +240,21 @@ def visualize_attention(model, image, pose, source_pose, point, auto, scale, out
     Example: pona visualize-attention --checkpoint runs/synth-market --image person.jpg --pose target.json
     --auto --out attention.png
     """
-    from ..fileio import IMAGE_FORMATS, check_output_file, save_image
+    from ..errors import PonaError
+    from ..fileio import IMAGE_FORMATS, check_output_file, refuse_overwriting_input, save_image
     from ..inference import attention_figure
 
     if point and auto:
         raise click.UsageError("give --point or --auto, not both")
     check_output_file(out, "--out", IMAGE_FORMATS)
     refuse_overwriting_input(image, "--image", (out, "--out"))
-    arr, src, dst = _load_inputs(model, image, source_pose, pose)
-    fig = attention_figure(model, arr, src, dst, point=_parse_point(point), scale=scale, target_frame=target_frame)
+    point = _parse_point(point)
+    size = model.image_size() if point else None
+    if size and not (point[0] < size[0] and point[1] < size[1]):
+        raise PonaError(f"--point {point[0]},{point[1]}: outside the {size[1]}x{size[0]} (WxH) model image")
+    arr, src, dst = _load_inputs(model.estimator, image, source_pose, pose)
+    model = model.load()
+    fig = attention_figure(model, arr, src, dst, point=point, scale=scale, target_frame=target_frame)
     save_image(fig, out)
     click.echo(f"wrote {out} ({fig.width}x{fig.height}, {len(model.generator.blocks)} blocks)")
 

@@ -7,7 +7,7 @@ import json
 import click
 
 from . import parse_size
-from .data import data
+from .data import check_not_a_run, data
 from .pose import WRITE_FORMATS
 from .pose import pose as pose_group
 
@@ -47,9 +47,8 @@ def pose(image, out, json_path, fmt, estimator, visibility, show_logs):
     from ..data.estimators import quiet_native_stderr
     from ..data.fit import estimate_photo_pose
     from ..data.posefile import Pose, write_pose
-    from ..fileio import IMAGE_FORMATS, check_output_file, save_image
+    from ..fileio import IMAGE_FORMATS, check_output_file, refuse_overwriting_input, save_image
     from ..pose import draw_pose
-    from .infer import refuse_overwriting_input
 
     if out:
         check_output_file(out, "--out", IMAGE_FORMATS)
@@ -69,6 +68,18 @@ def pose(image, out, json_path, fmt, estimator, visibility, show_logs):
     if out:
         save_image(draw_pose(photo, keypoints), out)
     click.echo(json.dumps(Pose(keypoints, size).to_json()))
+
+
+def _dataset_size(value: str | None) -> tuple[int, int] | None:
+    """--size of a dataset for the model: any HxW up to the largest side a generator takes (beyond it
+    every image would be a large allocation for data no model can train on)."""
+    from ..errors import PonaError
+    from . import MAX_MODEL_SIDE
+
+    size = parse_size(value)
+    if size is not None and max(size) > MAX_MODEL_SIDE:
+        raise PonaError(f"--size {value}: at most {MAX_MODEL_SIDE} pixels a side (the largest a generator takes)")
+    return size
 
 
 @data.command("from-photos")
@@ -103,10 +114,12 @@ def from_photos(input_dir, out_dir, preset, size, split, pairs, person_sep, name
     from ..fileio import check_output_dir
 
     check_output_dir(out_dir, "OUT_DIR")
+    check_not_a_run(out_dir, "OUT_DIR")
+    size = _dataset_size(size)
     with quiet_native_stderr(not show_logs):
         est = None if poses_dir else _estimator(estimator, visibility)
         try:
-            summary = run(input_dir, out_dir, parse_size(size) or preset, est, split=split, pairs=pairs,
+            summary = run(input_dir, out_dir, size or preset, est, split=split, pairs=pairs,
                           person_sep=person_sep, name=name, pad=pad, progress=True, poses=poses_dir)
         finally:
             getattr(est, "close", lambda: None)()

@@ -69,10 +69,12 @@ def convert(source, out, to, name, fmt, person, image_size, threshold):
     Example: pona pose convert frame_000000000000_keypoints.json pose.json --to pona
     """
     from ..data.posefile import write_pose
-    from ..fileio import check_output_file
+    from ..fileio import check_output_file, refuse_overwriting_input
     from ..pose import visible
 
     check_output_file(out, "OUT", (".csv",) if to == "csv" else (".json",))
+    source_file = source.split(".csv:", 1)[0] + ".csv" if ".csv:" in source else source
+    refuse_overwriting_input(source_file, "SOURCE", (out, "OUT"))
     p = _read(source, fmt, person, parse_size(image_size), threshold)
     write_pose(out, p.keypoints, p.image_size, format=to, name=name)
     click.echo(f"wrote {out} ({to}, {int(visible(p.keypoints).sum())} of 18 joints)")
@@ -93,10 +95,12 @@ def show(source, out, photo, fmt, person, image_size, threshold):
     import numpy as np
 
     from ..data.fit import read_photo
-    from ..fileio import IMAGE_FORMATS, check_output_file, save_image
+    from ..fileio import IMAGE_FORMATS, check_output_file, refuse_overwriting_input, save_image
     from ..pose import draw_pose, visible
 
     check_output_file(out, "--out", IMAGE_FORMATS)
+    if photo:
+        refuse_overwriting_input(photo, "--on", (out, "--out"))
     image = read_photo(photo) if photo else None
     size = parse_size(image_size) or (None if image is None else image.shape[:2])
     p = _read(source, fmt, person, size, threshold)

@@ -22,20 +22,24 @@ def is_loopback(host: str) -> bool:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Refuse in one line a port another server holds, before the model loads (uvicorn would
-    print the banner, then exit 3 with its own log lines). Port 0 lets the OS pick: always free."""
+    """Refuse in one line a port another server holds, or a host this machine cannot listen on,
+    before the model loads (uvicorn would print the banner, then exit 3 with its own log lines).
+    Port 0 lets the OS pick a free port; the host is still checked."""
+    import errno
     import socket
 
     from ..errors import PonaError
 
-    if port == 0:
-        return
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
         try:
             s.bind((host.strip("[]"), port))
+        except socket.gaierror as e:  # a name that does not resolve
+            raise PonaError(f"--host {host}: cannot listen there ({e.strerror or e})") from None
         except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:  # an address of another machine
+                raise PonaError(f"--host {host}: not an address of this machine ({e.strerror})") from None
             raise PonaError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}); "
                             "is another server running there? Choose another --port") from None
 
@@ -61,10 +65,12 @@ def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_es
         import uvicorn
 
         from ..web.app import create_app
+        from ..web.dataset import DatasetIndex
         from ..web.uploads import UploadLimits, keep_heap_small
     except ImportError as e:
         raise MissingExtraError(f"pona serve needs the web extra ({e.name} is missing): pip install 'pona[web]'") from None
 
+    check_port_free(host, port)  # first: a host that cannot be bound needs no warning about exposure
     if not is_loopback(host):
         click.secho(f"WARNING: binding to {host}: anyone who can reach this machine on port {port} can use the app "
                     "(and its CPU). It has no authentication. Use --host 127.0.0.1 unless you mean it.",
@@ -72,7 +78,8 @@ def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_es
     from ..precision import check_device
 
     check_device(device, "--device")  # before the model loads and the banner shows
-    check_port_free(host, port)
+    if data_dir is not None:
+        DatasetIndex(data_dir, split)  # its annotations are read before the model loads: their errors come alone
     limits = UploadLimits(max_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_upload_megapixels * 1e6))
     app = create_app(checkpoint, data_dir, estimator=None if no_pose_estimator else "auto", device=device,
                      limits=limits, split=split, precision=precision)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .data import data
+from .data import check_not_a_run, data
 
 
 @data.command()
@@ -31,6 +31,7 @@ def synth(out, preset, train_ids, test_ids, poses, pairs_per_id, seed, workers, 
     from ..fileio import IMAGE_FORMATS, check_output_dir, check_output_file, save_image
 
     check_output_dir(out, "OUT")
+    check_not_a_run(out, "OUT")
     if montage_path:  # checked before rendering: a bad name must not cost the whole dataset's time
         check_output_file(montage_path, "--montage", IMAGE_FORMATS)
     summary = write_dataset(out, preset, train_ids, test_ids, poses, seed, pairs_per_id,

@@ -10,6 +10,20 @@ import click
 from . import cli
 
 
+def _check_before_work(config, out) -> None:
+    """What can be refused from the config alone, also for --print-config (a config printed as fine
+    must train): the device exists, the generator fits in memory, the run is not inside the data."""
+    from ..fileio import check_not_inside
+    from ..models.io import check_fits
+    from ..precision import check_device
+
+    if config.run.device != "auto":
+        check_device(config.run.device, "run.device")
+    check_fits(config.model, "model")
+    if config.data.root is not None and out is not None:
+        check_not_inside(out, "--out", config.data.root, "the dataset directory (data.root)")
+
+
 @cli.command(context_settings={"ignore_unknown_options": False})
 @click.option("--config", "config_name", help="Preset (market, fashion, synth-market, synth-fashion, synth-tiny) or a YAML file.")
 @click.option("--data", type=click.Path(file_okay=False), help="Dataset directory (PATN layout); sets data.root.")
@@ -49,6 +63,7 @@ def train(config_name, data, out, resume, overwrite, max_minutes, max_iterations
             raise ConfigError("--config is required (a preset such as synth-market, or a YAML file)")
         config = load_config(config_name, overrides)
         out = out or str(Path("runs") / Path(config_name).stem)
+    _check_before_work(config, out)
     if print_config:
         click.echo(config.to_yaml(), nl=False)
         return

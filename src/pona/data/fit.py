@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 
 from ..errors import DataError, PonaError
 from ..pose import MISSING, visible
+from .dataset import rgb_array
 
 FACE_JOINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears
 
@@ -264,8 +265,6 @@ READ_ERRORS = (OSError, ValueError, Image.DecompressionBombError)  # what a bad 
 
 def load_photo(path) -> np.ndarray:
     """:func:`read_photo` raising the decoder's own errors (``READ_ERRORS``), for callers that skip bad files."""
-    from .dataset import rgb_array
-
     with Image.open(path) as im:
         return rgb_array(ImageOps.exif_transpose(im))
 

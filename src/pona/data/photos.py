@@ -23,8 +23,10 @@ from PIL import Image
 from ..errors import DataError, PonaError
 from ..fileio import atomic_path
 from ..pose import NUM_JOINTS, visible
+from .estimators import get_estimator
 from .fit import READ_ERRORS, fit_to_size, load_photo
 from .layout import IMAGE_SUFFIXES, SIZES, SPLITS, Split, write_annotations, write_pairs
+from .posefile import read_pose
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +156,6 @@ def from_photos(
             reads) to use instead of the estimator: for ``INPUT/a/b.jpg``, ``POSES/a/b.json`` or
             ``POSES/a/b_keypoints.json`` (OpenPose's name); a photo without one is skipped.
     """
-    from .estimators import get_estimator  # MediaPipe is imported only when no estimator is given
-
     size = SIZES.get(preset) if isinstance(preset, str) else tuple(preset)
     if size is None:
         raise PonaError(f"unknown preset {preset!r}; use one of {sorted(SIZES)} or a (height, width) size")
@@ -173,7 +173,7 @@ def from_photos(
 
     pose_files = None if poses is None else _PoseFiles(Path(poses))
     own_estimator = estimator is None and pose_files is None
-    if own_estimator:
+    if own_estimator:  # MediaPipe is imported only here, when no estimator is given
         estimator = get_estimator("mediapipe")
     summary = PhotosSummary(Split(out, name, split), size)
     annotations, manifest, used = {}, [], set()
@@ -242,8 +242,6 @@ class _PoseFiles:
         self.root = root
 
     def read(self, rel: Path, image: np.ndarray) -> np.ndarray:
-        from .posefile import read_pose
-
         base = self.root / rel.parent
         for candidate in (base / f"{rel.stem}.json", base / f"{rel.stem}_keypoints.json"):
             if candidate.is_file():

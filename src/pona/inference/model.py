@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..data.dataset import to_tensor, to_uint8
+from ..data.fit import fit_to_size, person_box
 from ..data.posefile import Pose
 from ..errors import DataError, PonaError
 from ..models.io import load_generator
@@ -53,12 +54,6 @@ def as_array(image) -> np.ndarray:
     return arr
 
 
-def _fit_to_size(image: np.ndarray, size: tuple[int, int], keypoints=None, box=None):
-    from ..data.fit import fit_to_size
-
-    return fit_to_size(image, size, keypoints=keypoints, box=box)
-
-
 def frame_fit(frame_size: tuple[int, int], size: tuple[int, int], keypoint_sets) -> object:
     """One Fit for poses drawn in a frame of ``frame_size`` (a photo, a video) that has no image here.
 
@@ -66,12 +61,10 @@ def frame_fit(frame_size: tuple[int, int], size: tuple[int, int], keypoint_sets)
     :func:`~pona.data.fit.person_box`), so a sequence keeps one camera: the person moves
     within the frame instead of being re-centred and re-scaled on every pose.
     """
-    from ..data.fit import person_box
-
     boxes = np.array([b for kp in keypoint_sets if (b := person_box(kp, frame_size)) is not None])
     box = None if not len(boxes) else (*boxes[:, :2].min(0), *boxes[:, 2:].max(0))
     blank = np.zeros((*frame_size, 3), np.uint8)  # the geometry only: fit_to_size needs an image
-    return _fit_to_size(blank, size, box=box)[2]
+    return fit_to_size(blank, size, box=box)[2]
 
 
 @dataclass
@@ -180,7 +173,7 @@ class PoNA:
         kp = np.asarray(keypoints, dtype=np.float64)
         if arr.shape[:2] == self.image_size:
             return arr, kp, None
-        fitted, fitted_kp, fit = _fit_to_size(arr, self.image_size, keypoints=kp)
+        fitted, fitted_kp, fit = fit_to_size(arr, self.image_size, keypoints=kp)
         return np.asarray(fitted), np.asarray(fitted_kp, dtype=np.float64), fit
 
     def fit_poses(self, poses, frame_size: tuple[int, int], fit, target_frame: str = "auto") -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..data.estimators import get_estimator
 from ..data.fit import read_photo
 from ..data.layout import IMAGE_SUFFIXES
 from ..data.poseformats import detect
@@ -36,8 +37,6 @@ Estimator = Callable[[np.ndarray], "np.ndarray | None"]
 
 def default_estimator(name: str = "mediapipe") -> Estimator:
     """A registered pose estimator of :mod:`pona.data.estimators` (MediaPipe needs the ``pose`` extra)."""
-    from ..data.estimators import get_estimator
-
     return get_estimator(name)
 
 

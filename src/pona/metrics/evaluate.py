@@ -23,15 +23,19 @@ import hashlib
 import logging
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..data.dataset import load_image
+from ..data.estimators import available_estimators, get_estimator
 from ..data.layout import (IMAGE_SUFFIXES, PAIR_SEPARATOR, SIZES, find_split, generated_name, list_images, pair_stem,
                            read_annotations, read_pairs)
+from ..data.validate import check_dataset
 from ..errors import DataError, PonaError
 from ..fileio import atomic_path
 from ..masks import market_mask
@@ -82,9 +86,7 @@ def copy_condition_images(data_dir, out_dir, split: str = "test", pairs=None) ->
             raise DataError(f"{src}: condition image of pair ({a}, {b}) not found")
         if src.suffix.lower() == ".png":
             shutil.copyfile(src, out / generated_name(a, b))
-        else:
-            from PIL import Image  # re-encode losslessly, as `pona generate` writes PNG
-
+        else:  # re-encode losslessly, as `pona generate` writes PNG
             Image.fromarray(load_image(src)).save(out / generated_name(a, b))
     return len(dict.fromkeys(map(tuple, pairs)))
 
@@ -92,11 +94,84 @@ def copy_condition_images(data_dir, out_dir, split: str = "test", pairs=None) ->
 # ---------------------------------------------------------------------------------------------------
 
 
-def _validate_dataset(data_dir, split: str) -> None:
-    """Refuse a malformed dataset up front (DataError with the file:line report), as training does."""
-    from ..data.validate import check_dataset
+def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "test", weights_dir=None,
+             estimator=None, batch_size: int = 32, device: str = "cpu", pairs=None, pad: bool | None = None,
+             download: bool = True, cache_dir=None, strict: bool = False) -> Results:
+    """Score ``generated_dir`` against the ``split`` of the PATN-layout dataset ``data_dir``.
 
-    check_dataset(data_dir, (split,))
+    Args:
+        protocol: "legacy" (Table I of the PoNA paper), "modern" (GFLA onwards) or "all".
+        weights_dir: folder holding the metric networks' weight files (see docs/guide/evaluation.md); also looked
+            up: the torch hub cache, then a download when ``download`` and online.
+        estimator: pose estimator for PCKh: a callable (H, W, 3) uint8 -> (18, 2) (y, x) keypoints or
+            None, a name for ``pona.data.estimators.get_estimator`` (default "mediapipe"), or "none".
+        batch_size: images per network pass; the last, partial batch is kept.
+        pairs: pairs CSV or list of (from, to) instead of the split's pairs file.
+        pad: pad 256x176 images to 256x256 with white (the field's DeepFashion protocol) for SSIM,
+            PSNR, L1 and IS; default: when the images are 256x176.
+        cache_dir: where to cache the FID statistics of the training images (None: no cache).
+        strict: raise DataError when a generated image is missing or extra, instead of reporting it.
+    """
+    if protocol not in PROTOCOLS:
+        raise PonaError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if batch_size < 1:
+        raise PonaError(f"batch_size must be >= 1, got {batch_size}")
+    legacy, modern = protocol in ("legacy", "all"), protocol in ("modern", "all")
+    device = torch.device(device)
+    check_dataset(data_dir, (split,))  # a malformed dataset is refused up front (file:line report), as in training
+
+    # 1. Pairs, annotations and generated files, matched by name.
+    layout = find_split(data_dir, split)
+    annotations = read_annotations(layout.annotations)
+    unique, notes = _unique_pairs(layout, pairs, annotations)
+    matched, missing, extra = match_generated(generated_dir, unique)
+    if strict and (missing or extra):
+        raise DataError(f"{generated_dir}: {len(missing)} generated image(s) missing (e.g. {missing[:3]}), "
+                        f"{len(extra)} extra (e.g. {extra[:3]})")
+    if not matched:
+        raise DataError(f"{generated_dir}: no file named <from>{PAIR_SEPARATOR}<to>.png matches a pair of {layout.pairs}")
+
+    # 2. What the protocols share, loaded once: the networks (the 2015 Inception serves both) and the
+    #    padding; what cannot be loaded is reported skipped with its reason.
+    nets = _load_networks(legacy, modern, weights_dir, download, device)
+    est, est_name = _resolve_estimator(estimator) if legacy else (None, "")
+    log.info("evaluating %d pairs (%s protocol) on %s", len(matched), protocol, device)
+    first = load_image(layout.images / matched[0][1])
+    pad = first.shape[:2] == SIZES["fashion"] if pad is None else pad  # the field pads DeepFashion to 256x256
+    # each protocol reads the images in its own pass (under "all" they are decoded twice): one batch in memory
+    batches = lambda: _batches(matched, layout.images, annotations, batch_size, pad)  # noqa: E731
+
+    # 3. Each protocol's table; PSNR, in both, is reported once.
+    metrics = _legacy_metrics(batches(), nets["inception_2015"], est, est_name, pad, device) if legacy else []
+    if modern:
+        shared = {m.key for m in metrics}
+        metrics += [m for m in _modern_metrics(batches(), nets, layout, pad, batch_size, device, cache_dir)
+                    if m.key not in shared]
+
+    # 4. How to read the numbers.
+    if est is not None:
+        notes.append(f"PCKh: keypoints of the generated images from {est_name}; the original protocol used "
+                     "an OpenPose port (PATN's Keras pose estimator), so PCKh is comparable only in trend")
+    if pad:
+        notes.append("images of 256x176 (DeepFashion) padded to 256x256 with white, 40 px each side, as the field "
+                     "did, for SSIM, PSNR, L1 and IS; mask-SSIM, mask-IS, FID and LPIPS use the unpadded images")
+    notes.append(f"all {len(matched)} evaluated pairs enter every metric (the field's FID/LPIPS scripts dropped the "
+                 "last partial batch of 64)")
+    return Results(str(generated_dir), str(data_dir), split, protocol, len(unique), len(matched), missing, extra,
+                   metrics, notes)
+
+
+def _unique_pairs(layout, pairs, annotations) -> tuple[list[tuple[str, str]], list[str]]:
+    """The distinct (from, to) pairs, in file order, and a note on duplicates; every target must be annotated."""
+    pair_list = read_pairs(layout.pairs if pairs is None else pairs) if not isinstance(pairs, list) else pairs
+    unique = list(dict.fromkeys(map(tuple, pair_list)))
+    notes = []
+    if len(unique) < len(pair_list):
+        notes.append(f"{len(pair_list) - len(unique)} duplicate row(s) in the pairs file counted once")
+    unknown = sorted({b for _, b in unique if b not in annotations})
+    if unknown:
+        raise DataError(f"{layout.annotations}: {len(unknown)} target image(s) have no annotation, e.g. {unknown[:3]}")
+    return unique, notes
 
 
 def _resolve_estimator(estimator):
@@ -106,8 +181,6 @@ def _resolve_estimator(estimator):
     name = estimator or "mediapipe"
     if name == "none":
         return None, "no pose estimator requested"
-    from ..data.estimators import available_estimators, get_estimator
-
     if name not in available_estimators():  # a typo must not silently drop PCKh from the table
         raise PonaError(f"unknown pose estimator {name!r}; available: {', '.join(available_estimators())}, or none")
     try:
@@ -140,26 +213,151 @@ def _load_networks(legacy: bool, modern: bool, weights_dir, download: bool, devi
     return nets
 
 
-def _stack(images: list[np.ndarray], device) -> torch.Tensor:
-    return torch.from_numpy(np.stack(images)).to(device)  # (B, H, W, 3) uint8
+@dataclass(frozen=True)
+class _Batch:
+    """Up to ``batch_size`` evaluated pairs, in pairs order; images (H, W, 3) uint8."""
+
+    generated: list[np.ndarray]
+    targets: list[np.ndarray]
+    generated_padded: list[np.ndarray]  # 256x176 -> 256x256 with white when padding, else the images above
+    targets_padded: list[np.ndarray]
+    keypoints: list[np.ndarray]         # (18, 2) (y, x) annotated keypoints of each target
 
 
-@torch.inference_mode()
-def _pool_features(net, images: list[np.ndarray], mode: str, device) -> np.ndarray:
-    """(B, 2048) pool features of a list of same-size uint8 images."""
-    return net(inc.preprocess(_stack(images, device), mode)).float().cpu().numpy()
+def _batches(matched, images: Path, annotations, batch_size: int, pad: bool) -> Iterator[_Batch]:
+    """The generated and target images of ``matched``, checked to be of one size, in batches (the last partial)."""
+    widen = (lambda ims: [pad_width(im, FASHION_PAD) for im in ims]) if pad else (lambda ims: ims)  # noqa: E731
+    for start in range(0, len(matched), batch_size):
+        chunk = matched[start:start + batch_size]
+        generated, targets = [], []
+        for a, b, path in chunk:
+            g, t = load_image(path), load_image(images / b)
+            if g.shape != t.shape:
+                raise DataError(f"{path}: generated image is {g.shape[1]}x{g.shape[0]} (WxH), "
+                                f"target {b} is {t.shape[1]}x{t.shape[0]}")
+            generated.append(g), targets.append(t)
+        yield _Batch(generated, targets, widen(generated), widen(targets), [annotations[b] for _, b, _ in chunk])
+        log.debug("evaluated %d/%d pairs", start + len(chunk), len(matched))
 
 
-@torch.inference_mode()
-def _is_logits(net, images: list[np.ndarray], device) -> np.ndarray:
-    """Legacy IS logits: the 2015 graph's input pipeline, fc without bias."""
-    return net.classify(net(inc.preprocess(_stack(images, device), "tf_graph")), bias=False).double().cpu().numpy()
+def _legacy_metrics(batches: Iterable[_Batch], inception: _Network, est, est_name: str, pad: bool,
+                    device) -> list[Metric]:
+    """The 2019-era protocol (PG2 / Deform / PATN / PoNA, the PoNA paper's Table I), in the table's order:
+    SSIM, IS, mask-SSIM, mask-IS, PSNR, PCKh, then the field's L1 and the diagnostic wrapped PSNR.
+
+    ``inception``: the 2015 graph, for IS and mask-IS; ``est``: the pose estimator for PCKh, or None
+    (``est_name`` then says why).
+    """
+    per_pair = {k: [] for k in ("ssim", "mask_ssim", "psnr", "psnr_wrap", "l1")}
+    preds, targets_kp, is_logits, mask_is_logits = [], [], [], []
+    for batch in batches:
+        masked = []  # the generated images times the mask of the target pose
+        for g, t, gp, tp, kp in zip(batch.generated, batch.targets, batch.generated_padded, batch.targets_padded,
+                                    batch.keypoints):
+            mask = market_mask(kp, *t.shape[:2])
+            per_pair["ssim"].append(ssim_legacy(tp, gp))
+            per_pair["mask_ssim"].append(ssim_legacy(apply_mask(t, mask), apply_mask(g, mask)))
+            per_pair["psnr"].append(psnr(tp, gp))
+            per_pair["psnr_wrap"].append(psnr_uint8_wrap(tp, gp))
+            per_pair["l1"].append(l1_legacy(tp, gp))
+            masked.append(apply_mask(g, mask))
+            if est is not None:
+                preds.append(est(g))
+                targets_kp.append(kp)
+        if inception.net is not None:
+            is_logits.append(_is_logits(inception.net, batch.generated_padded, device))
+            mask_is_logits.append(_is_logits(inception.net, masked, device))
+
+    mean = lambda k: float(np.mean(per_pair[k]))  # noqa: E731
+    padded = " (padded to 256x256)" if pad else ""
+    splits = min(SPLITS, len(per_pair["ssim"]))
+    split_note = f"{splits} splits" + ("" if splits == SPLITS else f" (fewer than {SPLITS} images)")
+    is_value = inception_score(np.concatenate(is_logits), splits) if is_logits else (None, None)
+    mis_value = inception_score(np.concatenate(mask_is_logits), splits) if mask_is_logits else (None, None)
+    return [
+        Metric("ssim", "SSIM", "legacy", mean("ssim"),
+               detail=f"8-bit, Gaussian sigma 1.5, data_range of the generated image{padded}"),
+        Metric("is", "IS", "legacy", *is_value, error=inception.error,
+               detail=f"2015 Inception graph, {split_note}, logits without fc bias{padded}"),
+        Metric("mask_ssim", "mask-SSIM", "legacy", mean("mask_ssim"),
+               detail="legacy SSIM of both images times the Market mask of the target pose"),
+        Metric("mask_is", "mask-IS", "legacy", *mis_value, detail="IS of the generated images times the target's mask",
+               error=inception.error),
+        _psnr_metric(per_pair["psnr"], padded),
+        Metric("pckh", "PCKh", "legacy", error=est_name) if est is None else _pckh_metric(preds, targets_kp, est_name),
+        Metric("l1", "L1", "legacy", mean("l1"), detail=f"mean |target - generated| on [-1, 1] (PATN){padded}"),
+        Metric("psnr_uint8_wrap", "PSNR (uint8 wrap)", "legacy", mean("psnr_wrap"),
+               detail="diagnostic, not a PSNR: uint8 arithmetic wraps; Table I's PSNR behaves like this"),
+    ]
 
 
-@torch.inference_mode()
-def _lpips(net, targets: list[np.ndarray], generated: list[np.ndarray], device) -> np.ndarray:
-    to_unit = lambda ims: _stack(ims, device).permute(0, 3, 1, 2).float() / 127.5 - 1  # noqa: E731  [-1, 1]
-    return net(to_unit(generated), to_unit(targets)).double().cpu().numpy()
+def _modern_metrics(batches: Iterable[_Batch], nets: dict[str, _Network], layout, pad: bool, batch_size: int,
+                    device, cache_dir) -> list[Metric]:
+    """Today's protocol (GFLA / DPTN / NTED / PIDM / CFLD), in its table's order: PSNR, FID against the
+    training images with both Inceptions, LPIPS, SSIM on [0, 1]."""
+    per_pair = {k: [] for k in ("psnr", "ssim_modern", "lpips")}
+    feats_2015, feats_tv = [], []  # (B, 2048) pool features of each batch
+    for batch in batches:
+        for gp, tp in zip(batch.generated_padded, batch.targets_padded):
+            per_pair["psnr"].append(psnr(tp, gp))
+            per_pair["ssim_modern"].append(ssim_modern(tp, gp))
+        if nets["inception_2015"].net is not None:
+            feats_2015.append(_pool_features(nets["inception_2015"].net, batch.generated, "pytorch_fid", device))
+        if nets["inception_torchvision"].net is not None:
+            feats_tv.append(_pool_features(nets["inception_torchvision"].net, batch.generated, "torchvision", device))
+        if nets["lpips"].net is not None:
+            per_pair["lpips"].extend(_lpips(nets["lpips"].net, batch.targets, batch.generated, device))
+
+    mean = lambda k: float(np.mean(per_pair[k]))  # noqa: E731
+    padded = " (padded to 256x256)" if pad else ""
+    n = len(per_pair["psnr"])
+    return [
+        _psnr_metric(per_pair["psnr"], padded),
+        *_fid_metrics(nets, feats_2015, feats_tv, layout, batch_size, device, cache_dir, n),
+        Metric("lpips", "LPIPS", "modern", mean("lpips") if per_pair["lpips"] else None,
+               detail="v0.1, AlexNet, inputs in [-1, 1], mean of per-pair distances", error=nets["lpips"].error),
+        Metric("ssim_modern", "SSIM (modern)", "modern", mean("ssim_modern"),
+               detail=f"float [0, 1], uniform 51x51 window, sample covariance, data_range 1{padded}"),
+    ]
+
+
+def _psnr_metric(values: list[float], padded: str) -> Metric:
+    """PSNR, a row of both protocols' tables."""
+    return Metric("psnr", "PSNR", "both", float(np.mean(values)),
+                  detail=f"dB, RGB, data range 255, mean of per-pair values{padded}")
+
+
+def _pckh_metric(preds, targets_kp, est_name: str) -> Metric:
+    """PCKh of the keypoints estimated on the generated images against the targets' annotations."""
+    p = pckh(preds, targets_kp)
+    return Metric("pckh", "PCKh", "legacy", p.value,
+                  detail=f"{p.correct}/{p.total} joints over {p.pairs} pairs ({p.skipped} without a head box skipped, "
+                         f"{p.degenerate} with a zero-width or zero-height head box); keypoints from {est_name}")
+
+
+def _fid_metrics(nets, feats_2015, feats_tv, layout, batch_size, device, cache_dir, n) -> list[Metric]:
+    """FID of the generated images against the training images, with both backbones."""
+    train = layout.root / "train"
+    out = []
+    for key, label, net_key, feats, variant, mode, weights in (
+            ("fid_torchvision", "FID (torchvision Inception)", "inception_torchvision", feats_tv, "torchvision",
+             "torchvision", inc.TV_INCEPTION_FILE),
+            ("fid_2015", "FID (2015 FID Inception)", "inception_2015", feats_2015, "fid", "pytorch_fid",
+             inc.FID_INCEPTION_FILE)):
+        net = nets[net_key].net
+        if net is None:
+            out.append(Metric(key, label, "modern", error=nets[net_key].error))
+            continue
+        try:
+            mu_r, sigma_r, m = _reference_statistics(net, variant, mode, train, batch_size, device, cache_dir)
+            value = fid_from_features(np.concatenate(feats), mu_r, sigma_r)
+        except (DataError, ValueError) as e:
+            out.append(Metric(key, label, "modern", error=str(e)))
+            continue
+        small = " (fewer than 2048 images: biased, not comparable with papers)" if min(n, m) < 2048 else ""
+        out.append(Metric(key, label, "modern", value,
+                          detail=f"{weights}, pool features, {n} generated vs {m} training images{small}"))
+    return out
 
 
 def _reference_statistics(net, variant: str, mode: str, folder: Path, batch_size: int, device,
@@ -188,173 +386,25 @@ def _reference_statistics(net, variant: str, mode: str, folder: Path, batch_size
     return mu, sigma, len(names)
 
 
-# ---------------------------------------------------------------------------------------------------
+# -- the networks' passes ---------------------------------------------------------------------------
+
+def _stack(images: list[np.ndarray], device) -> torch.Tensor:
+    return torch.from_numpy(np.stack(images)).to(device)  # (B, H, W, 3) uint8
 
 
-def evaluate(generated_dir, data_dir, protocol: str = "legacy", split: str = "test", weights_dir=None,
-             estimator=None, batch_size: int = 32, device: str = "cpu", pairs=None, pad: bool | None = None,
-             download: bool = True, cache_dir=None, strict: bool = False) -> Results:
-    """Score ``generated_dir`` against the ``split`` of the PATN-layout dataset ``data_dir``.
-
-    Args:
-        protocol: "legacy" (Table I of the PoNA paper), "modern" (GFLA onwards) or "all".
-        weights_dir: folder holding the metric networks' weight files (see docs/guide/evaluation.md); also looked
-            up: the torch hub cache, then a download when ``download`` and online.
-        estimator: pose estimator for PCKh: a callable (H, W, 3) uint8 -> (18, 2) (y, x) keypoints or
-            None, a name for ``pona.data.estimators.get_estimator`` (default "mediapipe"), or "none".
-        batch_size: images per network pass; the last, partial batch is kept.
-        pairs: pairs CSV or list of (from, to) instead of the split's pairs file.
-        pad: pad 256x176 images to 256x256 with white (the field's DeepFashion protocol) for SSIM,
-            PSNR, L1 and IS; default: when the images are 256x176.
-        cache_dir: where to cache the FID statistics of the training images (None: no cache).
-        strict: raise DataError when a generated image is missing or extra, instead of reporting it.
-    """
-    if protocol not in PROTOCOLS:
-        raise PonaError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if batch_size < 1:
-        raise PonaError(f"batch_size must be >= 1, got {batch_size}")
-    legacy, modern = protocol in ("legacy", "all"), protocol in ("modern", "all")
-    device = torch.device(device)
-    _validate_dataset(data_dir, split)
-    notes = []
-
-    # 1. Pairs, annotations and generated files, matched by name.
-    layout = find_split(data_dir, split)
-    annotations = read_annotations(layout.annotations)
-    pair_list = read_pairs(layout.pairs if pairs is None else pairs) if not isinstance(pairs, list) else pairs
-    unique = list(dict.fromkeys(map(tuple, pair_list)))
-    if len(unique) < len(pair_list):
-        notes.append(f"{len(pair_list) - len(unique)} duplicate row(s) in the pairs file counted once")
-    unknown = sorted({b for _, b in unique if b not in annotations})
-    if unknown:
-        raise DataError(f"{layout.annotations}: {len(unknown)} target image(s) have no annotation, e.g. {unknown[:3]}")
-    matched, missing, extra = match_generated(generated_dir, unique)
-    if strict and (missing or extra):
-        raise DataError(f"{generated_dir}: {len(missing)} generated image(s) missing (e.g. {missing[:3]}), "
-                        f"{len(extra)} extra (e.g. {extra[:3]})")
-    if not matched:
-        raise DataError(f"{generated_dir}: no file named <from>{PAIR_SEPARATOR}<to>.png matches a pair of {layout.pairs}")
-    results = Results(str(generated_dir), str(data_dir), split, protocol, len(unique), len(matched),
-                      missing, extra, notes=notes)
-
-    # 2. Networks and the pose estimator; what cannot be loaded is skipped later with its reason.
-    nets = _load_networks(legacy, modern, weights_dir, download, device)
-    est, est_name = _resolve_estimator(estimator) if legacy else (None, "")
-
-    log.info("evaluating %d pairs (%s protocol) on %s", len(matched), protocol, device)
-
-    # 3. One pass over the pairs in batches (the last one partial), accumulating per-pair values.
-    first = load_image(layout.images / matched[0][1])
-    pad = first.shape[:2] == SIZES["fashion"] if pad is None else pad  # the field pads DeepFashion to 256x256
-    per_pair = {k: [] for k in ("ssim", "mask_ssim", "psnr", "psnr_wrap", "l1", "ssim_modern", "lpips")}
-    preds, targets_kp, is_logits, mask_is_logits, feats_2015, feats_tv = [], [], [], [], [], []
-    for start in range(0, len(matched), batch_size):
-        gens, tgts, gens_pad, masked = [], [], [], []
-        for a, b, path in matched[start:start + batch_size]:
-            g, t = load_image(path), load_image(layout.images / b)
-            if g.shape != t.shape:
-                raise DataError(f"{path}: generated image is {g.shape[1]}x{g.shape[0]} (WxH), "
-                                f"target {b} is {t.shape[1]}x{t.shape[0]}")
-            mask = market_mask(annotations[b], *t.shape[:2])
-            gp, tp = (pad_width(g, FASHION_PAD), pad_width(t, FASHION_PAD)) if pad else (g, t)
-            per_pair["psnr"].append(psnr(tp, gp))
-            if legacy:
-                per_pair["ssim"].append(ssim_legacy(tp, gp))
-                per_pair["mask_ssim"].append(ssim_legacy(apply_mask(t, mask), apply_mask(g, mask)))
-                per_pair["psnr_wrap"].append(psnr_uint8_wrap(tp, gp))
-                per_pair["l1"].append(l1_legacy(tp, gp))
-                if est is not None:
-                    preds.append(est(g))
-                    targets_kp.append(annotations[b])
-            if modern:
-                per_pair["ssim_modern"].append(ssim_modern(tp, gp))
-            gens.append(g), tgts.append(t), gens_pad.append(gp), masked.append(apply_mask(g, mask))
-        inception_2015 = nets["inception_2015"].net
-        if legacy and inception_2015 is not None:
-            is_logits.append(_is_logits(inception_2015, gens_pad, device))
-            mask_is_logits.append(_is_logits(inception_2015, masked, device))
-        if modern and inception_2015 is not None:
-            feats_2015.append(_pool_features(inception_2015, gens, "pytorch_fid", device))
-        if modern and nets["inception_torchvision"].net is not None:
-            feats_tv.append(_pool_features(nets["inception_torchvision"].net, gens, "torchvision", device))
-        if modern and nets["lpips"].net is not None:
-            per_pair["lpips"].extend(_lpips(nets["lpips"].net, tgts, gens, device))
-        log.debug("evaluated %d/%d pairs", min(start + batch_size, len(matched)), len(matched))
-
-    # 4. Numbers.
-    n = len(matched)
-    mean = lambda k: float(np.mean(per_pair[k]))  # noqa: E731
-    skip = lambda key: nets[key].error  # noqa: E731
-    padded = " (padded to 256x256)" if pad else ""
-    if legacy:
-        splits = min(SPLITS, n)
-        split_note = f"{splits} splits" + ("" if splits == SPLITS else f" (fewer than {SPLITS} images)")
-        is_detail = f"2015 Inception graph, {split_note}, logits without fc bias{padded}"
-        is_value = inception_score(np.concatenate(is_logits), splits) if is_logits else (None, None)
-        mis_value = inception_score(np.concatenate(mask_is_logits), splits) if mask_is_logits else (None, None)
-        results.metrics += [
-            Metric("ssim", "SSIM", "legacy", mean("ssim"),
-                   detail=f"8-bit, Gaussian sigma 1.5, data_range of the generated image{padded}"),
-            Metric("is", "IS", "legacy", *is_value, detail=is_detail, error=skip("inception_2015")),
-            Metric("mask_ssim", "mask-SSIM", "legacy", mean("mask_ssim"),
-                   detail="legacy SSIM of both images times the Market mask of the target pose"),
-            Metric("mask_is", "mask-IS", "legacy", *mis_value, detail="IS of the generated images times the target's mask",
-                   error=skip("inception_2015")),
-        ]
-    results.metrics.append(Metric("psnr", "PSNR", "both", mean("psnr"),
-                                  detail=f"dB, RGB, data range 255, mean of per-pair values{padded}"))
-    if legacy:
-        if est is None:
-            results.metrics.append(Metric("pckh", "PCKh", "legacy", error=est_name))
-        else:
-            p = pckh(preds, targets_kp)
-            results.metrics.append(Metric(
-                "pckh", "PCKh", "legacy", p.value,
-                detail=f"{p.correct}/{p.total} joints over {p.pairs} pairs ({p.skipped} without a head box skipped, "
-                       f"{p.degenerate} with a zero-width or zero-height head box); keypoints from {est_name}"))
-            notes.append(f"PCKh: keypoints of the generated images from {est_name}; the original protocol used "
-                         "an OpenPose port (PATN's Keras pose estimator), so PCKh is comparable only in trend")
-        results.metrics += [
-            Metric("l1", "L1", "legacy", mean("l1"), detail=f"mean |target - generated| on [-1, 1] (PATN){padded}"),
-            Metric("psnr_uint8_wrap", "PSNR (uint8 wrap)", "legacy", mean("psnr_wrap"),
-                   detail="diagnostic, not a PSNR: uint8 arithmetic wraps; Table I's PSNR behaves like this"),
-        ]
-    if modern:
-        results.metrics += _fid_metrics(nets, feats_2015, feats_tv, layout, batch_size, device, cache_dir, n)
-        results.metrics += [
-            Metric("lpips", "LPIPS", "modern", mean("lpips") if per_pair["lpips"] else None,
-                   detail="v0.1, AlexNet, inputs in [-1, 1], mean of per-pair distances", error=skip("lpips")),
-            Metric("ssim_modern", "SSIM (modern)", "modern", mean("ssim_modern"),
-                   detail=f"float [0, 1], uniform 51x51 window, sample covariance, data_range 1{padded}"),
-        ]
-    if pad:
-        notes.append("images of 256x176 (DeepFashion) padded to 256x256 with white, 40 px each side, as the field "
-                     "did, for SSIM, PSNR, L1 and IS; mask-SSIM, mask-IS, FID and LPIPS use the unpadded images")
-    notes.append(f"all {n} evaluated pairs enter every metric (the field's FID/LPIPS scripts dropped the last "
-                 "partial batch of 64)")
-    return results
+@torch.inference_mode()
+def _pool_features(net, images: list[np.ndarray], mode: str, device) -> np.ndarray:
+    """(B, 2048) pool features of a list of same-size uint8 images."""
+    return net(inc.preprocess(_stack(images, device), mode)).float().cpu().numpy()
 
 
-def _fid_metrics(nets, feats_2015, feats_tv, layout, batch_size, device, cache_dir, n) -> list[Metric]:
-    """FID of the generated images against the training images, with both backbones."""
-    train = layout.root / "train"
-    out = []
-    for key, label, net_key, feats, variant, mode, weights in (
-            ("fid_torchvision", "FID (torchvision Inception)", "inception_torchvision", feats_tv, "torchvision",
-             "torchvision", inc.TV_INCEPTION_FILE),
-            ("fid_2015", "FID (2015 FID Inception)", "inception_2015", feats_2015, "fid", "pytorch_fid",
-             inc.FID_INCEPTION_FILE)):
-        net = nets[net_key].net
-        if net is None:
-            out.append(Metric(key, label, "modern", error=nets[net_key].error))
-            continue
-        try:
-            mu_r, sigma_r, m = _reference_statistics(net, variant, mode, train, batch_size, device, cache_dir)
-            value = fid_from_features(np.concatenate(feats), mu_r, sigma_r)
-        except (DataError, ValueError) as e:
-            out.append(Metric(key, label, "modern", error=str(e)))
-            continue
-        small = " (fewer than 2048 images: biased, not comparable with papers)" if min(n, m) < 2048 else ""
-        out.append(Metric(key, label, "modern", value,
-                          detail=f"{weights}, pool features, {n} generated vs {m} training images{small}"))
-    return out
+@torch.inference_mode()
+def _is_logits(net, images: list[np.ndarray], device) -> np.ndarray:
+    """Legacy IS logits: the 2015 graph's input pipeline, fc without bias."""
+    return net.classify(net(inc.preprocess(_stack(images, device), "tf_graph")), bias=False).double().cpu().numpy()
+
+
+@torch.inference_mode()
+def _lpips(net, targets: list[np.ndarray], generated: list[np.ndarray], device) -> np.ndarray:
+    to_unit = lambda ims: _stack(ims, device).permute(0, 3, 1, 2).float() / 127.5 - 1  # noqa: E731  [-1, 1]
+    return net(to_unit(generated), to_unit(targets)).double().cpu().numpy()

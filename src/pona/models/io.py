@@ -103,7 +103,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def parameter_count(config: GeneratorConfig) -> int:
     """Parameters of the generator ``config`` describes, counted without allocating them."""
-    from . import build_generator
+    from . import build_generator  # not at the top: pona.models imports this module before defining it
 
     with torch.device("meta"):  # shapes only: a config asking for terabytes costs nothing here
         return sum(p.numel() for p in build_generator(config).parameters())
@@ -129,7 +129,9 @@ def check_fits(config: GeneratorConfig, source: str) -> None:
 
 # The checkpoints packaged with pona (pona/assets, made by benchmarks/pretrain.py), by the name that
 # selects them wherever a checkpoint is taken; "pretrained" is the studio model, the demo's default.
-PRETRAINED = {"pretrained": "synth-studio", "pretrained-studio": "synth-studio", "pretrained-market": "synth-market"}
+# packaged name -> file stem, which is the name of the preset that trained it
+PRETRAINED = {"pretrained": "synth-studio", "pretrained-studio": "synth-studio", "pretrained-market": "synth-market",
+              "pretrained-studio-256": "synth-studio-256"}
 
 
 def pretrained_checkpoint(name: str = "pretrained") -> Path:
@@ -161,7 +163,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """Rebuild the generator stored at ``path`` (file or run directory), in eval mode on ``device``."""
-    from . import build_generator
+    from . import build_generator  # not at the top: pona.models imports this module before defining it
 
     path = resolve_checkpoint(path)
 

@@ -332,7 +332,7 @@ def preset_names() -> list[str]:
 def read_yaml(path: str | os.PathLike) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f) or {}
+            d = yaml.safe_load(f)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     except UnicodeDecodeError as e:
@@ -344,6 +344,9 @@ def read_yaml(path: str | os.PathLike) -> dict:
         raise ConfigError(f"{path}: YAML nested too deeply to be a config") from None
     except ValueError as e:  # an integer of thousands of digits (Python's int parsing limit)
         raise ConfigError(f"{path}: a number in the YAML is too long ({str(e).split(';')[0]})") from None
+    if d is None:  # not the paper's defaults in silence: a config names at least its base
+        raise ConfigError(f"{path}: empty; a config starts from a preset (e.g. base: synth-market) and states what differs")
+    return d
 
 
 def load_config(name_or_path: str | os.PathLike, overrides=()) -> TrainConfig:

@@ -47,10 +47,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.dataset import PairDataset, to_uint8
+from ..data.validate import check_dataset
 from ..errors import DataError, PonaError
 from ..models import build_generator
 from ..models.discriminator import Discriminator
 from ..models.io import check_fits, load_strict, save_generator
+from ..models.vgg import vgg19_features
 from ..precision import Precision, autocast, resolve_precision, to_layout
 from . import checkpoint, distributed
 from .config import ConfigError, TrainConfig
@@ -78,8 +80,6 @@ class TrainingDiverged(PonaError):
 
 def validate_dataset(root: Path, splits: tuple[str, ...]) -> None:
     """Refuse bad data before anything trains: the full report of ``pona data check``."""
-    from ..data.validate import check_dataset
-
     check_dataset(root, splits)
 
 
@@ -124,8 +124,6 @@ class Trainer:
         # 1. the perceptual loss first: without VGG-19 weights the paper presets stop here
         self.perceptual = None
         if cfg.loss.lambda_perceptual > 0:
-            from ..models.vgg import vgg19_features
-
             vgg = vgg19_features(cfg.loss.vgg_weights, cfg.loss.vgg_weights_dir, download=cfg.loss.vgg_download)
             self.perceptual = PerceptualLoss(vgg).to(self.device)
         self.gan = GANLoss(cfg.loss.gan_mode)

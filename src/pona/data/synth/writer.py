@@ -29,6 +29,7 @@ from PIL import Image
 
 from ...errors import DataError
 from ...fileio import atomic_path
+from ...pose import draw_pose
 from ..layout import IMAGE_SUFFIXES, SIZES, SPLITS, csv_rows, read_annotations, write_annotations, write_pairs
 from .identity import PRESETS, sample_identity
 from .scene import example
@@ -231,8 +232,6 @@ def montage(source, rows: int = 4, cols: int = 4, split: str = "train", skeleton
     """A grid of images: ``rows`` people x ``cols`` images each from a synthetic dataset directory
     (``source`` = its root), or the images of a list (``source`` = arrays / PIL images, ``cols`` per
     row). ``skeleton`` draws each image's annotated pose over it (dataset directories only)."""
-    from ...pose import draw_pose
-
     if isinstance(source, (str, os.PathLike)):
         root = Path(source)
         by_person: dict[int, list[str]] = {}
