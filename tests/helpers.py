@@ -2,7 +2,13 @@
 
 import torch
 
+from pona.models import GeneratorConfig
 from pona.models.attention import is_gate
+
+# The tests' one tiny generator (conftest's ``tiny_config`` fixture): a PoNA generator small enough to
+# run forward and backward in well under a second. A test that needs a variant (batch norm, another
+# size, PATN) takes ``dataclasses.replace(TINY_CONFIG, ...)``, so that the variant is visible.
+TINY_CONFIG = GeneratorConfig(ngf=8, n_blocks=2, image_size=(32, 16))
 
 
 def tiny_inputs(batch=2, size=(32, 16)):
@@ -12,6 +18,11 @@ def tiny_inputs(batch=2, size=(32, 16)):
     src = torch.rand(batch, 18, h, w, generator=g)
     dst = torch.rand(batch, 18, h, w, generator=g)
     return image, src, dst
+
+
+def grads_of(model):
+    """Every parameter's gradient, by name (the parameters without one left out)."""
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
 def open_gates(model, value=0.5):

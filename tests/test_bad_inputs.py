@@ -3,13 +3,14 @@ and leaves every file the user made as it was. Then the cases where pona must re
 instead of failing: damaged training states, a locked or reused run directory, --overwrite,
 truncated outputs, 16-bit images, output formats.
 
-Tiny data only: a 32x16 dataset written in code and a generator of a few thousand parameters.
+Tiny data only: the tests' tiny world (conftest: the synthetic people at 32x16, the tiny generator).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import run_cli
-from tiny_people import write_tiny_dataset
+from helpers import TINY_CONFIG, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,17 +27,12 @@ TINY_TRAIN = ["optim.constant_iterations=2", "optim.decay_iterations=0", "run.va
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data", people=(2, 1), poses=3)
-
-
-@pytest.fixture(scope="module")
 def checkpoint_file(tmp_path_factory):
-    from pona.models import GeneratorConfig, build_generator
+    from pona.models import build_generator
     from pona.models.io import save_generator
 
     path = tmp_path_factory.mktemp("ckpt") / "g.safetensors"
-    save_generator(build_generator(GeneratorConfig(ngf=8, n_blocks=1, image_size=(32, 16))), path)
+    save_generator(build_generator(TINY_CONFIG), path)
     return path
 
 
@@ -54,7 +49,7 @@ def _with_header(src: Path, dst: Path, change) -> Path:
 
 
 @pytest.fixture
-def ws(tmp_path, data, checkpoint_file, monkeypatch):
+def ws(tmp_path, tiny_people, checkpoint_file, monkeypatch):
     """A user's folder: a photo, a binary file posing as a config, broken checkpoints; cwd."""
     monkeypatch.chdir(tmp_path)
     Image.new("RGB", (16, 32), (200, 30, 30)).save("photo.png")
@@ -80,7 +75,7 @@ def ws(tmp_path, data, checkpoint_file, monkeypatch):
     _with_header(checkpoint_file, tmp_path / "noconfig.safetensors", drop)
     _with_header(checkpoint_file, tmp_path / "notjson.safetensors", not_json)
     _with_header(checkpoint_file, tmp_path / "huge.safetensors", huge)
-    return {"dir": tmp_path, "data": str(data), "ckpt": str(checkpoint_file)}
+    return {"dir": tmp_path, "data": str(tiny_people), "ckpt": str(checkpoint_file)}
 
 
 def snapshot(*roots) -> dict:
@@ -143,7 +138,7 @@ CASES = [
     ("convert-out-txt", lambda w: ["convert-checkpoint", "photo.png", "g.txt"], ["OUT", ".safetensors"]),
     ("from-photos-out-is-input", lambda w: ["data", "from-photos", ".", "."], ["is the photo folder"]),
     ("from-photos-into-a-dataset", lambda w: ["data", "from-photos", ".", w["data"], "--split", "train"],
-     ["already holds a dataset", "tiny-annotation-train.csv"]),
+     ["already holds a dataset", "synth-annotation-train.csv"]),
     # input == output
     ("transfer-overwrites-image", lambda w: transfer(w["ckpt"], "--out", "photo.png"), ["--out", "is the input"]),
     ("animate-overwrites-image", lambda w: ["animate", "--checkpoint", w["ckpt"], "--device", "cpu", "--image", "photo.gif",
@@ -231,10 +226,10 @@ def test_serve_on_a_port_in_use_is_one_line(ws, capsys):
 # -- training: damaged states, the run directory ------------------------------------------------
 
 @pytest.fixture
-def run(tmp_path, data, capsys):
+def run(tmp_path, tiny_people, capsys):
     """A finished 2-iteration run (states at iterations 1 and 2), with a user's files inside it."""
     out = tmp_path / "run"
-    code, _, err = run_cli(capsys, *train(str(data), "--out", str(out), *TINY_TRAIN))
+    code, _, err = run_cli(capsys, *train(str(tiny_people), "--out", str(out), *TINY_TRAIN))
     assert code == 0, err
     (out / "samples").mkdir(exist_ok=True)
     (out / "samples" / "my-favourite.png").write_bytes(b"user")
@@ -270,11 +265,11 @@ def test_all_checkpoints_damaged_is_one_line(run, capsys):
     assert snapshot(run) == before
 
 
-def test_overwrite_deletes_only_pona_files(run, data, capsys):
+def test_overwrite_deletes_only_pona_files(run, tiny_people, capsys):
     old = set(_states(run))
-    code, _, err = run_cli(capsys, *train(str(data), "--out", str(run)))
+    code, _, err = run_cli(capsys, *train(str(tiny_people), "--out", str(run)))
     assert_one_error_line(code, "", err, "--overwrite")  # without it: refused, as before
-    code, _, err = run_cli(capsys, *train(str(data), "--out", str(run), "--overwrite", "optim.constant_iterations=1",
+    code, _, err = run_cli(capsys, *train(str(tiny_people), "--out", str(run), "--overwrite", "optim.constant_iterations=1",
                                           "optim.decay_iterations=0", "run.val_every=0"))
     assert code == 0, err
     assert (run / "samples" / "my-favourite.png").read_bytes() == b"user"
@@ -316,8 +311,8 @@ def test_a_second_training_into_a_locked_run_is_refused(run, capsys):
     assert not (run / LOCK_FILE).exists()  # released at the end
 
 
-def test_a_worker_data_error_is_one_line(tmp_path, capsys):
-    data = write_tiny_dataset(tmp_path / "data", people=(2, 1), poses=3)
+def test_a_worker_data_error_is_one_line(tmp_path, tiny_people, capsys):
+    data = Path(shutil.copytree(tiny_people, tmp_path / "data"))  # a copy: this test damages an image
     image = next((data / "train").glob("*.png"))
     image.write_bytes(image.read_bytes()[:40])  # cut short: only a worker decodes it
     code, out, err = run_cli(capsys, *train(str(data), "--out", str(tmp_path / "run"), *TINY_TRAIN,
@@ -328,9 +323,9 @@ def test_a_worker_data_error_is_one_line(tmp_path, capsys):
 
 # -- outputs and images -------------------------------------------------------------------------
 
-def test_generate_resume_redoes_a_truncated_output(tmp_path, data, checkpoint_file, capsys):
+def test_generate_resume_redoes_a_truncated_output(tmp_path, tiny_people, checkpoint_file, capsys):
     out = tmp_path / "gen"
-    args = ["generate", "--checkpoint", str(checkpoint_file), "--device", "cpu", "--data", str(data),
+    args = ["generate", "--checkpoint", str(checkpoint_file), "--device", "cpu", "--data", str(tiny_people),
             "--out", str(out), "--workers", "0"]
     code, stdout, err = run_cli(capsys, *args)
     assert code == 0, err
@@ -430,8 +425,8 @@ def test_from_photos_does_not_read_its_own_output_inside_the_photo_folder(tmp_pa
 
 
 @pytest.mark.parametrize("deep", [False, True])
-def test_data_check_finds_images_cut_short(tmp_path, capsys, deep):
-    data = write_tiny_dataset(tmp_path / "data", people=(2, 1), poses=3)
+def test_data_check_finds_images_cut_short(tmp_path, tiny_people, capsys, deep):
+    data = Path(shutil.copytree(tiny_people, tmp_path / "data"))  # a copy: this test damages an image
     png = next((data / "train").glob("*.png"))
     png.write_bytes(png.read_bytes()[:-20])  # the header and the size are intact
     code, out, _ = run_cli(capsys, "data", "check", str(data), *(["--deep"] if deep else []))

@@ -121,6 +121,13 @@ def test_importing_pona_pose_loads_only_the_base_layer():
     assert not above_base, f"import pona.pose loaded {above_base}"
 
 
+def test_the_command_line_starts_without_torch():
+    # the commands import the library when they run (see pona/cli/__init__.py): help and usage errors answer at once
+    code = "import pona.cli, sys; print('torch' in sys.modules, 'pona.models' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
 def test_every_public_name_of_the_package_still_imports():
     code = f"from pona import {', '.join(pona.__all__)}; import pona; print(pona.__version__, PoNA.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -9,24 +9,6 @@ from pona.data.synth import read_identities
 from pona.errors import DataError
 
 
-def make_dataset(root, size=(32, 16), n=3):
-    """A tiny PATN-layout dataset: n images with a vertical stripe at a different x each."""
-    h, w = size
-    (root / "train").mkdir(parents=True)
-    ann = {}
-    for i in range(n):
-        img = np.zeros((h, w, 3), np.uint8)
-        img[:, i] = (255, 0, 0)
-        Image.fromarray(img).save(root / "train" / f"p{i}.png")
-        kp = np.full((18, 2), -1)
-        kp[2] = (5 + i, 2)   # right shoulder on the left
-        kp[5] = (5 + i, 12)  # left shoulder on the right
-        ann[f"p{i}.png"] = kp
-    write_annotations(root / "toy-annotation-train.csv", ann)
-    write_pairs(root / "toy-pairs-train.csv", [("p0.png", "p1.png"), ("p1.png", "p2.png")])
-    return ann
-
-
 def test_annotation_and_pairs_round_trip(tmp_path):
     ann = {"a.jpg": np.arange(36).reshape(18, 2), "b.jpg": np.full((18, 2), -1)}
     write_annotations(tmp_path / "x-annotation-test.csv", ann)
@@ -61,47 +43,73 @@ def test_find_split_infers_the_dataset_name_including_fasion(tmp_path):
         find_split(tmp_path, "train")
 
 
-def test_pair_dataset_items_have_the_documented_shapes_and_ranges(tmp_path):
-    make_dataset(tmp_path)
-    ds = PairDataset(tmp_path, "train")
-    assert len(ds) == 2
+def pixels(root, split, name):
+    """The image file as the dataset should give it: (3, H, W), 0..255 mapped to -1..1."""
+    return torch.from_numpy(np.asarray(Image.open(root / split / name).convert("RGB"), np.float32)).permute(2, 0, 1) / 127.5 - 1
+
+
+def visible(kp):
+    return [(j, int(y), int(x)) for j, (y, x) in enumerate(np.asarray(kp).tolist()) if y >= 0 and x >= 0]
+
+
+def test_pair_dataset_items_have_the_documented_shapes_and_ranges(tiny_people):
+    pairs = read_pairs(tiny_people / "synth-pairs-train.csv")
+    ann = read_annotations(tiny_people / "synth-annotation-train.csv")
+    ds = PairDataset(tiny_people, "train")
+    assert len(ds) == len(pairs)
     item = ds[0]
+    a, b = pairs[0]
+    assert item["source_name"] == a and item["target_name"] == b and not item["flipped"]
     assert item["source_image"].shape == (3, 32, 16) and item["source_image"].dtype == torch.float32
-    assert item["source_image"].min() == -1 and item["source_image"].max() == 1
-    assert item["source_image"][0, :, 0].eq(1).all()  # red stripe of p0 at x = 0
-    assert item["target_maps"].shape == (18, 32, 16) and item["target_maps"][2, 6, 2] == 1
-    assert item["source_name"] == "p0.png" and item["target_name"] == "p1.png" and not item["flipped"]
+    # the file's pixels, 0 -> -1 and 255 -> 1
+    assert torch.allclose(item["source_image"], pixels(tiny_people, "train", a), atol=1e-6)
+    assert torch.allclose(item["target_image"], pixels(tiny_people, "train", b), atol=1e-6)
+    assert np.array_equal(item["target_keypoints"].numpy(), ann[b])
+    maps = item["target_maps"]
+    assert maps.shape == (18, 32, 16)
+    joints = visible(ann[b])
+    assert joints and all(maps[j, y, x] == 1 for j, y, x in joints)  # each Gaussian peaks on its joint
+    assert all(maps[j].max() == 0 for j in set(range(18)) - {j for j, _, _ in joints})  # a missing joint: no map
 
 
-def test_flip_mirrors_images_and_swaps_left_right_joints(tmp_path):
-    make_dataset(tmp_path)
-    ds = PairDataset(tmp_path, "train", flip=True, seed=0)
+def test_flip_mirrors_images_and_swaps_left_right_joints(tiny_people):
+    from pona.pose import FLIP_PERM
+
+    plain = PairDataset(tiny_people, "train")[1]
+    ds = PairDataset(tiny_people, "train", flip=True, seed=0)
     flips = []
     for epoch in range(8):
         ds.set_epoch(epoch)
         item = ds[1]
         flips.append(item["flipped"])
-        if item["flipped"]:
-            assert item["source_image"][0, :, 14].eq(1).all()  # p1's stripe at x = 1 mirrored to 16 - 1 - 1
-            # p1: R-shoulder (6, 2), L-shoulder (6, 12); mirrored, the joint at x = 13 is now the left one
-            assert item["source_keypoints"][2].tolist() == [6, 3] and item["source_keypoints"][5].tolist() == [6, 13]
-            assert item["source_maps"][5, 6, 13] == 1
-        else:
-            assert item["source_keypoints"][2].tolist() == [6, 2]
+        if not item["flipped"]:
+            assert torch.equal(item["source_image"], plain["source_image"])
+            assert torch.equal(item["source_keypoints"], plain["source_keypoints"])
+            continue
+        assert torch.equal(item["source_image"], plain["source_image"].flip(-1))
+        assert torch.equal(item["target_image"], plain["target_image"].flip(-1))
+        # joint j of the mirrored person is the mirror joint of the original, at x -> W - 1 - x
+        kp = plain["source_keypoints"].tolist()
+        expected = [[kp[FLIP_PERM[j]][0], 15 - kp[FLIP_PERM[j]][1]] if min(kp[FLIP_PERM[j]]) >= 0 else [-1, -1]
+                    for j in range(18)]
+        assert item["source_keypoints"].tolist() == expected
+        assert FLIP_PERM[2] == 5 and FLIP_PERM[5] == 2  # the right shoulder becomes the left one
+        assert all(item["source_maps"][j, y, x] == 1 for j, y, x in visible(item["source_keypoints"]))
     assert any(flips) and not all(flips)
 
 
-def test_mask_option_adds_the_target_body_mask_mirrored_with_the_pair(tmp_path):
+def test_mask_option_adds_the_target_body_mask_mirrored_with_the_pair(tiny_people):
     from pona.masks import market_mask
 
-    make_dataset(tmp_path)
-    plain = PairDataset(tmp_path, "train", mask=True)[1]  # target p2: shoulders at (7, 2), (7, 12)
+    plain = PairDataset(tiny_people, "train", mask=True)[1]
     m = plain["target_mask"]
     assert m.shape == (1, 32, 16) and m.dtype == torch.float32 and set(m.unique().tolist()) == {0.0, 1.0}
     assert np.array_equal(m[0].numpy().astype(bool), market_mask(plain["target_keypoints"].numpy(), 32, 16))
-    assert m[0, 7, 2] == 1 and m[0, 7, 12] == 1 and m[0, 20, 7] == 0  # the shoulders' discs; far below them
-    assert "target_mask" not in PairDataset(tmp_path, "train")[1]
-    ds = PairDataset(tmp_path, "train", mask=True, flip=True)
+    joints = visible(plain["target_keypoints"])
+    assert joints and all(m[0, y, x] == 1 for _, y, x in joints)  # every joint's disc
+    assert 0 < m.sum() < m.numel()  # the body, not the whole frame
+    assert "target_mask" not in PairDataset(tiny_people, "train")[1]
+    ds = PairDataset(tiny_people, "train", mask=True, flip=True)
     for epoch in range(8):
         ds.set_epoch(epoch)
         flipped = ds[1]

@@ -1,12 +1,17 @@
+import dataclasses
+import json
+
 import pytest
 import torch
 
-from helpers import open_gates, tiny_inputs
+from helpers import TINY_CONFIG, grads_of, open_gates, tiny_inputs
+from pona import CheckpointError, load_generator, save_generator
 from pona.models import (
     Generator, GeneratorConfig, PATNGenerator, appearance_discriminator, build_generator, pose_discriminator,
 )
 from pona.models import attention as attention_module
 from pona.models.attention import PoseAttention, SelfAttention, attention
+from pona.models.blocks import InstanceNorm
 
 
 def n_params(m):
@@ -33,7 +38,7 @@ def test_discriminator_parameter_counts():
     {"self_attention": False}, {"cross_attention": False}, {"arch": "patn", "n_blocks": 3},
 ])
 def test_every_generator_parameter_receives_a_gradient(tiny_config, overrides):
-    cfg = GeneratorConfig(**{**tiny_config.__dict__, **overrides})
+    cfg = dataclasses.replace(tiny_config, **overrides)
     g = build_generator(cfg)
     open_gates(g)
     out = g(*tiny_inputs())
@@ -106,7 +111,7 @@ def test_returned_attention_maps_are_row_stochastic(tiny_config):
 
 
 def test_batch_norm_generator_uses_running_stats_in_eval(tiny_config):
-    g = Generator(GeneratorConfig(**{**tiny_config.__dict__, "norm": "batch"}))
+    g = Generator(dataclasses.replace(tiny_config, norm="batch"))
     g.train()
     g(*tiny_inputs())
     assert g.image_encoder[2].num_batches_tracked.item() == 1
@@ -180,7 +185,7 @@ def test_config_rejects_out_of_range_values():
 
 
 def test_patn_has_the_pona_interface(tiny_config):
-    g = PATNGenerator(GeneratorConfig(arch="patn", ngf=16, n_blocks=2, image_size=(32, 16)))
+    g = PATNGenerator(dataclasses.replace(tiny_config, arch="patn"))
     out, maps = g(*tiny_inputs(), return_attention=True)
     assert out.shape == (2, 3, 32, 16) and maps == [[], []]
 
@@ -190,7 +195,7 @@ def test_generator_and_reid_checkpoints_share_one_format_and_tell_each_other_apa
     from pona.models.io import load_generator, save_generator
     from pona.reid import ReIDConfig, ReIDNet, load_reid, save_reid
 
-    g = Generator(GeneratorConfig(ngf=8, n_blocks=1, image_size=(32, 16)))
+    g = Generator(TINY_CONFIG)
     r = ReIDNet(ReIDConfig(backbone="small", num_classes=3, image_size=(32, 16)))
     save_generator(g, tmp_path / "g.safetensors", {"iteration": 7})
     save_reid(r, tmp_path / "r.safetensors")
@@ -200,3 +205,136 @@ def test_generator_and_reid_checkpoints_share_one_format_and_tell_each_other_apa
         load_generator(tmp_path / "r.safetensors")
     with pytest.raises(CheckpointError, match=r"not a pona re-ID checkpoint \(format='pona-generator'\)"):
         load_reid(tmp_path / "g.safetensors")
+
+
+# -- the fast paths (attention kernels, recomputation, channels-last norm, compile) compute what the
+#    released way computes
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("impl", ["sdpa", "chunked"])
+@pytest.mark.parametrize("rows", [1, 7, 48])  # one row per chunk; 48 = 6 x 7 + 6, a short last chunk; one chunk
+def test_attention_impls_match_explicit_forward_and_gradients(impl, rows, monkeypatch):
+    monkeypatch.setattr(attention_module, "CHUNK_ELEMENTS", rows * 48)  # N = 48 keys
+    monkeypatch.setattr(attention_module, "MIN_BACKWARD_ROWS", 1)
+    g = torch.Generator().manual_seed(3)
+    # q/k width 4, value width 12 (unlike q/k), batch 3; values as the layers give them: (B, C, N)^T views
+    q, k = (torch.randn(3, 4, 48, generator=g).mul(2).transpose(1, 2).requires_grad_() for _ in range(2))
+    v = torch.randn(3, 12, 48, generator=g).transpose(1, 2).requires_grad_()
+    w = torch.randn(3, 48, 12, generator=g)
+    results = {}
+    for name in ("explicit", impl):
+        for t in (q, k, v):
+            t.grad = None
+        out, _ = attention(q, k, v, name)
+        (out * w).sum().backward()
+        results[name] = [out.detach()] + [t.grad.clone() for t in (q, k, v)]
+    for a, b in zip(results["explicit"], results[impl]):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=0)
+    assert results["explicit"][1].abs().max() > 1e-2  # the gradients compared are not all ~0
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("impl", ["sdpa", "chunked", "auto"])
+def test_generator_gradients_match_explicit_for_every_attention_impl(tiny_config, impl, monkeypatch):
+    monkeypatch.setattr(attention_module, "CHUNK_ELEMENTS", 5 * 32)  # N = 32: chunks of 5, last of 2
+    monkeypatch.setattr(attention_module, "MIN_BACKWARD_ROWS", 1)
+    g = Generator(tiny_config).eval()
+    open_gates(g, 0.7)
+    inputs = tiny_inputs(batch=2)
+    out, grads = {}, {}
+    for name in ("explicit", impl):
+        g.zero_grad(set_to_none=True)
+        out[name] = g.set_attention_impl(name)(*inputs)
+        out[name].square().mean().backward()
+        grads[name] = grads_of(g)
+    torch.testing.assert_close(out[impl], out["explicit"], atol=1e-4, rtol=0)
+    assert grads[impl].keys() == grads["explicit"].keys()
+    for n in grads["explicit"]:
+        torch.testing.assert_close(grads[impl][n], grads["explicit"][n], atol=1e-4, rtol=1e-4, msg=n)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_recomputed_blocks_give_the_same_gradients_with_dropout_on(tiny_config):
+    g = Generator(tiny_config).train()  # dropout on: the recomputation must replay the same masks
+    open_gates(g, 0.7)
+    inputs = tiny_inputs(batch=2)
+    calls = []
+    g.blocks[0].register_forward_pre_hook(lambda *a: calls.append(1))  # a pre-hook: recomputation stops early
+    grads, outs = {}, {}
+    for recompute in (False, True):
+        g.recompute_blocks = recompute
+        g.zero_grad(set_to_none=True)
+        calls.clear()
+        torch.manual_seed(5)
+        outs[recompute] = g(*inputs)
+        outs[recompute].square().mean().backward()
+        grads[recompute] = grads_of(g)
+        assert len(calls) == (2 if recompute else 1)  # the block really ran again in the backward pass
+    torch.testing.assert_close(outs[True], outs[False], atol=0, rtol=0)
+    for n in grads[False]:
+        torch.testing.assert_close(grads[True][n], grads[False][n], atol=1e-6, rtol=1e-5, msg=n)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_instance_norm_keeps_channels_last_and_matches_nchw_exactly():
+    # the channels-last path normalises in NCHW (the CPU kernel for channels-last is slow): same
+    # numbers, and the layout handed on to the next convolution stays channels-last
+    norm = InstanceNorm(5)
+    x = torch.randn(3, 5, 7, 6)
+    x_cl = x.clone().contiguous(memory_format=torch.channels_last).requires_grad_()
+    x = x.requires_grad_()
+    y, y_cl = norm(x), norm(x_cl)
+    assert y_cl.is_contiguous(memory_format=torch.channels_last) and not y_cl.is_contiguous()
+    torch.testing.assert_close(y_cl, y, atol=0, rtol=0)
+    torch.testing.assert_close(y, torch.nn.functional.instance_norm(x), atol=1e-5, rtol=1e-5)
+    weights = torch.randn(3, 5, 7, 6)
+    (y * weights).sum().backward()
+    (y_cl * weights).sum().backward()
+    torch.testing.assert_close(x_cl.grad, x.grad, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.skipif(not __import__("os").environ.get("PONA_TEST_COMPILE"),
+                    reason="torch.compile of even a tiny generator takes ~3.5 minutes on the 2-core CPU "
+                           "machines; set PONA_TEST_COMPILE=1 to run it")
+def test_compiled_generator_gives_the_same_outputs(tiny_config):
+    g = Generator(tiny_config).eval()
+    open_gates(g, 0.7)
+    inputs = tiny_inputs(batch=2)
+    ref = g(*inputs)
+    torch.testing.assert_close(torch.compile(g)(*inputs), ref, atol=1e-4, rtol=0)
+
+
+# -- save and load (pona.models.io)
+
+@pytest.mark.usefixtures("one_thread")
+def test_save_load_round_trip_keeps_config_weights_and_outputs(tmp_path, tiny_config):
+    g = Generator(tiny_config).eval()
+    for p in g.parameters():
+        p.data.add_(torch.randn_like(p) * 0.01)
+    path = save_generator(g, tmp_path / "g.safetensors", metadata={"iteration": 12})
+    h = load_generator(path)
+    assert h.config == tiny_config and not h.training
+    for (k, a), (_, b) in zip(g.state_dict().items(), h.state_dict().items()):
+        assert torch.equal(a, b), k
+    from pona.models.io import read_metadata
+    assert read_metadata(path)["iteration"] == "12"
+    assert load_generator(tmp_path.joinpath("g.safetensors")).config == tiny_config
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_loading_errors_are_clear(tmp_path, tiny_config):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "nope.safetensors")
+    torch.save({"a": torch.zeros(1)}, tmp_path / "x.pth")
+    with pytest.raises(CheckpointError, match="convert-checkpoint"):
+        load_generator(tmp_path / "x.pth")
+    from safetensors.torch import load_file, save_file
+    path = save_generator(Generator(tiny_config), tmp_path / "g.safetensors")
+    sd = load_file(str(path))
+    meta = {"format": "pona-generator", "version": "1",
+            "config": json.dumps({"ngf": tiny_config.ngf, "n_blocks": tiny_config.n_blocks, "image_size": list(tiny_config.image_size)})}
+    del sd["decoder.7.weight"]
+    save_file(sd, str(tmp_path / "broken.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"missing keys \['decoder.7.weight'\]"):
+        load_generator(tmp_path / "broken.safetensors")

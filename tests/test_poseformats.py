@@ -364,11 +364,14 @@ def test_pona_pose_on_a_photo_keeps_working_and_writes_openpose(tmp_path, capsys
 
 
 def tiny_checkpoint(path):
-    from pona.models import Generator, GeneratorConfig, save_generator
+    import dataclasses
+
+    from helpers import TINY_CONFIG
+    from pona.models import Generator, save_generator
 
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    return save_generator(Generator(GeneratorConfig(ngf=8, n_blocks=1, image_size=(H // 4, W // 4))), path)
+    return save_generator(Generator(dataclasses.replace(TINY_CONFIG, image_size=(H // 4, W // 4))), path)
 
 
 def test_transfer_and_animate_read_openpose_files(tmp_path, capsys):

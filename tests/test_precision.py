@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from helpers import open_gates, tiny_inputs
+from helpers import grads_of, open_gates, tiny_inputs
 from pona import precision
 from pona.errors import PonaError
 from pona.models import Generator
@@ -117,3 +117,20 @@ def test_laying_out_under_inference_mode_keeps_normal_weights_trainable(tiny_con
     with torch.inference_mode():  # weights loaded in inference mode stay inference tensors
         H = to_layout(Generator(tiny_config), cl)
         assert H(image, src, dst).shape == image.shape
+
+
+def test_channels_last_gives_the_same_outputs_and_gradients_on_cpu(tiny_config):
+    g = Generator(tiny_config).eval()
+    open_gates(g, 0.7)
+    inputs = tiny_inputs(batch=2)
+    out, grads = {}, {}
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        g.to(memory_format=fmt).zero_grad(set_to_none=True)
+        out[fmt] = g(*(x.contiguous(memory_format=fmt) for x in inputs))
+        out[fmt].square().mean().backward()
+        grads[fmt] = grads_of(g)
+    assert g.image_encoder[1].weight.is_contiguous(memory_format=torch.channels_last)  # the switch took effect
+    torch.testing.assert_close(out[torch.channels_last], out[torch.contiguous_format], atol=1e-4, rtol=0)
+    for n in grads[torch.contiguous_format]:
+        torch.testing.assert_close(grads[torch.channels_last][n], grads[torch.contiguous_format][n],
+                                   atol=1e-4, rtol=1e-4, msg=n)

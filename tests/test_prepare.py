@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pona.cli import main
+from helpers import run_cli
 from pona.data import read_annotations, write_annotations, write_pairs
 from pona.data.prepare import flat_name, prepare_deepfashion, to_fashion_frame
 from pona.errors import DataError
@@ -64,7 +64,10 @@ RAW = {  # relative path under img/ -> flat name
 
 def fake_download(tmp_path):
     """A raw tree of 256x256 JPEGs: green, with a white square at x 100-131, y 64-95, and red/blue
-    bands in the columns the crop must remove; the split lists; the field's CSVs."""
+    bands in the columns the crop must remove; the split lists; the field's CSVs.
+
+    Crafted, not the tests' tiny world (conftest): preparing reads DeepFashion's raw download layout
+    (img/MEN/..., the split lists), which only this writer makes."""
     a = np.zeros((256, 256, 3), np.uint8)
     a[:] = GREEN
     a[:, :40] = (255, 0, 0)
@@ -132,15 +135,8 @@ def test_cli_prepare_then_check(tmp_path, capsys):
     raw, lists = fake_download(tmp_path)
     out = tmp_path / "fashion"
 
-    def run(*args):
-        try:
-            main(list(args))
-            return 0
-        except SystemExit as e:
-            return e.code
-
-    code = run("data", "prepare-deepfashion", "--raw", str(raw / "img"), "--splits-dir", str(lists),
-               "--out", str(out), "--annotations-dir", str(lists))
-    text = capsys.readouterr().out
+    code, text, _ = run_cli(capsys, "data", "prepare-deepfashion", "--raw", str(raw / "img"), "--splits-dir", str(lists),
+                            "--out", str(out), "--annotations-dir", str(lists))
     assert code == 0 and "train: wrote 2 images" in text and "1 listed name(s) not found" in text
-    assert run("data", "check", str(out)) == 0 and capsys.readouterr().out.rstrip().endswith("OK")
+    code, text, _ = run_cli(capsys, "data", "check", str(out))
+    assert code == 0 and text.rstrip().endswith("OK")

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 from fractions import Fraction
 
@@ -10,7 +11,7 @@ from PIL import Image
 from pona import save_generator
 from pona.data import read_annotations, to_tensor, to_uint8, write_annotations
 from pona.errors import CheckpointError, DataError, PonaError
-from pona.models import Generator, GeneratorConfig, load_generator
+from pona.models import Generator, load_generator
 from pona.pose import heatmaps
 from pona.reid import (
     ReIDConfig, ReIDTrainConfig, ResNet, augment_market, average_precision, build_reid_model, distance_matrix,
@@ -19,9 +20,9 @@ from pona.reid import (
 )
 from pona.reid import augment as augment_module
 from released_reference import randomize
-from helpers import run_cli
+from helpers import TINY_CONFIG, run_cli
 
-SIZE = (32, 16)
+SIZE = TINY_CONFIG.image_size
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,7 +59,11 @@ def write_folder(folder, specs, size=SIZE):
 
 
 def make_market_patn(root, counts={2: 5, 3: 3, 7: 1}):
-    """A PATN-layout Market-like dataset (train/ + annotations) with query/ and bounding_box_test/."""
+    """A PATN-layout Market-like dataset (train/ + annotations) with query/ and bounding_box_test/.
+
+    Its own writer, not the tiny world's (conftest): re-ID reads Market-1501's raw layout (query/,
+    bounding_box_test/ with a distractor, id -1), JPEG names with camera and frame, and a chosen
+    number of images per identity, none of which the synthetic set writes."""
     specs = [(pid, 1 + f % 3, f) for pid, n in counts.items() for f in range(n)]
     names = write_folder(root / "train", specs)
     poses = {n: random_pose(pid, f) for n, (pid, _, f) in zip(names, specs)}
@@ -69,7 +74,7 @@ def make_market_patn(root, counts={2: 5, 3: 3, 7: 1}):
 
 
 def tiny_generator(path):
-    g = randomize(Generator(GeneratorConfig(ngf=8, n_blocks=1, norm="batch", image_size=SIZE)), seed=3)
+    g = randomize(Generator(dataclasses.replace(TINY_CONFIG, norm="batch", image_size=SIZE)), seed=3)
     save_generator(g, path)
     return path
 
@@ -267,7 +272,7 @@ def test_augment_at_portion_one_generates_nothing_and_refuses_a_used_output(tmp_
 
 def test_augment_rejects_images_of_another_size_and_non_market_names(tmp_path):
     make_market_patn(tmp_path / "market", counts={2: 3})
-    g = Generator(GeneratorConfig(ngf=8, n_blocks=1, norm="batch", image_size=(64, 32)))
+    g = Generator(dataclasses.replace(TINY_CONFIG, norm="batch", image_size=(64, 32)))  # trained at another size
     save_generator(g, tmp_path / "g.safetensors")
     with pytest.raises(DataError, match="trained at 32x64"):
         augment_market(tmp_path / "market", 0.3, tmp_path / "g.safetensors", tmp_path / "out")

@@ -12,7 +12,11 @@ ROW = "{name}:[" + ", ".join(["-1"] * 17) + ", 3]:[" + ", ".join(["-1"] * 17) + 
 
 
 def make_valid(root, size=(32, 16)):
-    """A clean two-split dataset: 3 images per split, each annotated, two pairs per split."""
+    """A clean two-split dataset: 3 images per split, each annotated, two pairs per split.
+
+    Crafted, not the tests' tiny world (conftest): each test below adds one defect and names the
+    file line it expects by hand (3 rows per file), and the joints sit on the first and the last
+    pixel, so that one row more or one pixel less is a fault."""
     h, w = size
     for split in ("train", "test"):
         (root / split).mkdir(parents=True)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from web_helpers import SIZE, make_checkpoint, make_dataset, person_pose, png
+from web_helpers import SIZE, make_checkpoint, make_dataset, person_pose, png, web_config
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -80,8 +80,8 @@ def test_health_describes_model_dataset_estimator_and_limits(client):
     h = client.get("/api/health").json()
     assert h["status"] == "ok" and h["device"] == "cpu"
     assert h["precision"].startswith("fp32 ")  # create_app's default, as the library's; pona serve passes auto
-    assert h["model"]["image_size"] == [64, 32] and h["model"]["n_blocks"] == 3 and h["model"]["attention"]
-    assert h["model"]["parameters"] == sum(p.numel() for p in pona.Generator(pona.GeneratorConfig(ngf=8, image_size=SIZE)).parameters())
+    assert h["model"]["image_size"] == [64, 32] and h["model"]["n_blocks"] == web_config().n_blocks and h["model"]["attention"]
+    assert h["model"]["parameters"] == sum(p.numel() for p in pona.Generator(web_config()).parameters())
     assert h["dataset"] == {"name": "toy", "split": "test", "images": 4}
     assert h["pose_estimator"]["available"] is False and "without a pose estimator" in h["pose_estimator"]["message"]
     assert h["limits"]["formats"] == ["PNG", "JPEG", "WEBP", "BMP"]
@@ -164,7 +164,7 @@ def test_transfer_json_maps_poses_to_the_model_frame_and_keeps_attention(client,
 
     # The row for target pixel (37, 21) -> grid cell (9, 5), flat index 9 * 8 + 5, of each block's map.
     row = client.get(f"/api/attention/{out['attention_id']}", params={"y": 37, "x": 21}).json()
-    assert row["grid"] == [16, 8] and row["location"] == [9, 5] and len(row["blocks"]) == 3
+    assert row["grid"] == [16, 8] and row["location"] == [9, 5] and len(row["blocks"]) == web_config().n_blocks  # one map per block
     model = pona.PoNA.from_checkpoint(env[0] / "g.safetensors")
     _, maps = model.transfer(dataset_image(env, "person0.png"), ann["person0.png"], target, return_attention=True)
     for b, encoded in enumerate(row["blocks"]):

@@ -1,7 +1,8 @@
-"""A tiny generator checkpoint and a tiny PATN-layout dataset for the web app's tests; ``pona serve``
-in a subprocess, and its memory."""
+"""The tiny generator as a checkpoint, and a small crafted PATN-layout dataset for the web app's tests;
+``pona serve`` in a subprocess, and its memory."""
 
 import contextlib
+import dataclasses
 import io
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import torch
 from PIL import Image
 
 import pona
+from helpers import TINY_CONFIG
 from pona.data.layout import write_annotations, write_pairs
 from pona.pose import draw_pose
 
@@ -28,15 +30,19 @@ BASE = np.array([
 ])
 
 
+def web_config(size=SIZE):
+    return dataclasses.replace(TINY_CONFIG, image_size=size)
+
+
 def make_checkpoint(path, size=SIZE, seed=0):
-    """A random PoNA generator (ngf 8) whose attention matters, saved to ``path``.
+    """The tiny generator (helpers.TINY_CONFIG) at ``size``, random, made so that its attention matters; saved to ``path``.
 
     At init gamma = 0 makes every attention layer a no-op, and random query/key convs give
     near-uniform maps (the output hardly depends on the pose): open the gates and sharpen the
     maps (queries and keys x 20) so that, as in a trained model, moving a joint moves pixels.
     """
     torch.manual_seed(seed)
-    g = pona.Generator(pona.GeneratorConfig(ngf=8, image_size=size))
+    g = pona.Generator(web_config(size))
     with torch.no_grad():
         for m in g.modules():
             if isinstance(m, (pona.models.PoseAttention, pona.models.SelfAttention)):
@@ -60,7 +66,12 @@ def person_pose(i, size=SIZE):
 
 
 def make_dataset(root, size=SIZE, n=4):
-    """A PATN-layout dataset with n test images (people drawn as coloured skeletons) and one train image."""
+    """A PATN-layout dataset with n test images (people drawn as coloured skeletons) and one train image.
+
+    Crafted, not the tests' tiny world (conftest): the web tests need what the synthetic set never
+    has: an image without annotation and an annotation without image (neither may be served), a
+    training image that must stay private, a person with a missing wrist, and poses known by hand
+    (the arms raised step by step) at the 64x32 size the uploads are scaled against."""
     h, w = size
     rng = np.random.default_rng(0)
     ann = {}

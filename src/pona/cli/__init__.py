@@ -2,6 +2,10 @@
 function over the library; this one holds the root group, the shared helpers and ``main``.
 
 Errors pona raises on purpose (PonaError) are printed as one line and exit with status 2.
+
+The commands import the library inside their functions, on purpose: `import pona.cli` takes 0.07 s
+and imports no torch, where importing what the commands use takes 2.0 s (2026-12-07, AMD EPYC
+Zen 4, median of 3), so `pona --help`, a usage error or a bad-input refusal answers at once.
 """
 
 from __future__ import annotations
