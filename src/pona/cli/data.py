@@ -74,7 +74,8 @@ def prepare_deepfashion(raw, splits_dir, out, annotations_dir, highres, quality,
     from ..fileio import check_output_dir
 
     check_output_dir(out, "--out")
-    r = prepare(raw, splits_dir, out, annotations_dir, highres, quality, overwrite)
+    r = prepare(raw, splits_dir, out, annotations_dir=annotations_dir, highres=highres, quality=quality,
+                overwrite=overwrite)
     for split in r.written:
         line = f"{split}: wrote {r.written[split]} images to {r.out / split}"
         if r.kept[split]:

@@ -23,7 +23,7 @@ def convert_checkpoint(released, out, image_size, trust_pickle):
     from ..fileio import check_output_file
 
     check_output_file(out, "OUT", (".safetensors",))
-    model = convert_released_checkpoint(released, out, parse_size(image_size), trust_pickle)
+    model = convert_released_checkpoint(released, out, image_size=parse_size(image_size), trust_pickle=trust_pickle)
     n = sum(p.numel() for p in model.parameters())
     click.echo(f"wrote {out}: {json.dumps(model.config.to_dict())}, {n:,} parameters")
 

@@ -119,7 +119,7 @@ def from_photos(input_dir, out_dir, preset, size, split, pairs, person_sep, name
     with quiet_native_stderr(not show_logs):
         est = None if poses_dir else _estimator(estimator, visibility)
         try:
-            summary = run(input_dir, out_dir, size or preset, est, split=split, pairs=pairs,
+            summary = run(input_dir, out_dir, preset=size or preset, estimator=est, split=split, pairs=pairs,
                           person_sep=person_sep, name=name, pad=pad, progress=True, poses=poses_dir)
         finally:
             getattr(est, "close", lambda: None)()

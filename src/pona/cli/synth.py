@@ -34,8 +34,8 @@ def synth(out, preset, train_ids, test_ids, poses, pairs_per_id, seed, workers, 
     check_not_a_run(out, "OUT")
     if montage_path:  # checked before rendering: a bad name must not cost the whole dataset's time
         check_output_file(montage_path, "--montage", IMAGE_FORMATS)
-    summary = write_dataset(out, preset, train_ids, test_ids, poses, seed, pairs_per_id,
-                            workers=workers, overwrite=overwrite, png_level=png_level)
+    summary = write_dataset(out, preset, n_train_ids=train_ids, n_test_ids=test_ids, poses_per_id=poses, seed=seed,
+                            pairs_per_id=pairs_per_id, workers=workers, overwrite=overwrite, png_level=png_level)
     click.echo(str(summary))
     if montage_path:
         save_image(montage(out, rows=min(4, train_ids), cols=min(4, poses)), montage_path)
