@@ -88,7 +88,7 @@ def test_running_stats_are_dropped_only_from_instance_norms():
 def test_missing_key_is_named_in_the_error():
     sd = released().state_dict()
     del sd["model.att.1.conv2.conv.4.weight"]
-    with pytest.raises(CheckpointError, match=r"missing keys \['blocks.1.image_conv2.4.weight'\]"):
+    with pytest.raises(CheckpointError, match=r"1 missing key\(s\), e.g. \['blocks.1.image_conv2.4.weight'\]"):
         convert_released_checkpoint(sd)
 
 

@@ -336,5 +336,33 @@ def test_loading_errors_are_clear(tmp_path, tiny_config):
             "config": json.dumps({"ngf": tiny_config.ngf, "n_blocks": tiny_config.n_blocks, "image_size": list(tiny_config.image_size)})}
     del sd["decoder.7.weight"]
     save_file(sd, str(tmp_path / "broken.safetensors"), metadata=meta)
-    with pytest.raises(CheckpointError, match=r"missing keys \['decoder.7.weight'\]"):
+    with pytest.raises(CheckpointError, match=r"1 missing key\(s\), e.g. \['decoder.7.weight'\]"):
         load_generator(tmp_path / "broken.safetensors")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_one_strict_check_for_every_weight_file_batchnorm_counters_aside(tiny_config):
+    from pona.models.io import load_strict
+
+    g = Generator(dataclasses.replace(tiny_config, norm="batch")).train()
+    g(*tiny_inputs(size=tiny_config.image_size))  # the running statistics and counters move
+    state = g.state_dict()
+    counters = [k for k in state if k.endswith("num_batches_tracked")]
+    assert counters and all(state[k] == 1 for k in counters)
+    # kept where the model has them ...
+    h = Generator(dataclasses.replace(tiny_config, norm="batch"))
+    load_strict(h, state, "mine")
+    assert all(torch.equal(a, b) for a, b in zip(h.state_dict().values(), state.values()))
+    # ... and never required: files saved before PyTorch 0.4.1 lack them
+    h = Generator(dataclasses.replace(tiny_config, norm="batch")).eval()
+    load_strict(h, {k: v for k, v in state.items() if k not in counters}, "old")
+    x = tiny_inputs(size=tiny_config.image_size)
+    assert torch.equal(h(*x), g.eval()(*x))
+    # anything else absent, extra or of another shape is named, each kind once
+    bad = {k: v for k, v in state.items() if k != "decoder.7.weight"}
+    bad["extra.weight"] = torch.zeros(1)
+    bad["decoder.7.bias"] = torch.zeros(99)
+    with pytest.raises(CheckpointError, match=r"^bad: not the expected weights: 1 missing key\(s\), e\.g\. "
+                                              r"\['decoder\.7\.weight'\]; 1 unexpected key\(s\), e\.g\. \['extra\.weight'\]; "
+                                              r"1 tensor\(s\) of the wrong shape, e\.g\. \['decoder\.7\.bias \(99,\) "):
+        load_strict(h, bad, "bad")

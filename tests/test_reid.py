@@ -333,7 +333,7 @@ def test_imagenet_weights_load_from_a_path_without_fc(tmp_path, monkeypatch):
     _, init = build_reid_model(ReIDConfig("small", 4))
     assert init.startswith("random init")
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    with pytest.raises(CheckpointError, match="missing keys"):
+    with pytest.raises(CheckpointError, match="missing key"):
         build_reid_model(ReIDConfig("resnet18", 4), weights=tmp_path / "bad.pth")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import WeightsNotFoundError
+from .errors import CheckpointError, WeightsNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +64,33 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     return sd
+
+
+def _is_counter(key: str) -> bool:
+    return key.endswith("num_batches_tracked")
+
+
+def match_state_dict(state_dict: dict, expected: dict[str, tuple[int, ...]], source: str) -> dict:
+    """``state_dict`` after checking that its keys and shapes are exactly ``expected`` (key -> shape);
+    otherwise CheckpointError naming ``source`` and the first differences of each kind. Every weight
+    file pona reads goes through this: its own checkpoints (expected = the model's state) and the
+    published ones (expected = the key list written down in the network's module).
+
+    BatchNorm's ``num_batches_tracked`` counters are never required (files saved before PyTorch 0.4.1
+    lack them, and they change no output at the momentum every network here uses); they are kept
+    where ``expected`` has them and dropped where it does not."""
+    tensors = {k: v for k, v in state_dict.items() if not _is_counter(k) or k in expected}
+    missing = [k for k in expected if k not in tensors and not _is_counter(k)]
+    unexpected = [k for k in tensors if k not in expected]
+    wrong = [f"{k} {tuple(tensors[k].shape)} (expected {tuple(expected[k])})"
+             for k in expected if k in tensors and tuple(tensors[k].shape) != tuple(expected[k])]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+    if wrong:
+        problems.append(f"{len(wrong)} tensor(s) of the wrong shape, e.g. {wrong[:3]}")
+    if problems:
+        raise CheckpointError(f"{source}: not the expected weights: " + "; ".join(problems))
+    return tensors

@@ -46,8 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..weights import find_weights, load_state_dict
-from ._contract import match_contract
+from ..weights import find_weights, load_state_dict, match_state_dict
 
 FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_INCEPTION_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_INCEPTION_FILE
@@ -372,7 +371,7 @@ class InceptionV3(nn.Module):
     def load_published(self, state_dict: dict, source: str = "state dict") -> "InceptionV3":
         """Load the published file's tensors (checked against :func:`published_keys`); the
         auxiliary classifier of torchvision's file is ignored."""
-        tensors = match_contract(state_dict, published_keys(self.variant), source)
+        tensors = match_state_dict(state_dict, published_keys(self.variant), source)
         tensors = {k: v for k, v in tensors.items() if not k.startswith("AuxLogits.")}
         missing, unexpected = self.load_state_dict(tensors, strict=False)
         assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)

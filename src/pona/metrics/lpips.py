@@ -28,8 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import WeightsNotFoundError
-from ..weights import find_weights, load_state_dict
-from ._contract import match_contract
+from ..weights import find_weights, load_state_dict, match_state_dict
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_FILE
@@ -109,8 +108,8 @@ class LPIPS(nn.Module):
         return total[:, 0]
 
     def load_published(self, alexnet: dict, lin: dict, sources=("AlexNet", "LPIPS")) -> "LPIPS":
-        alexnet = match_contract(alexnet, ALEXNET_KEYS, sources[0])
-        lin = match_contract(lin, LPIPS_KEYS, sources[1])
+        alexnet = match_state_dict(alexnet, ALEXNET_KEYS, sources[0])
+        lin = match_state_dict(lin, LPIPS_KEYS, sources[1])
         self.net.load_state_dict({k: v for k, v in alexnet.items() if k.startswith("features.")})
         self.load_state_dict(lin, strict=False)
         return self

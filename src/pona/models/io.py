@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
 from ..fileio import atomic_path
+from ..weights import match_state_dict
 from .config import GeneratorConfig, StoredConfig
 
 VERSION = "1"
@@ -175,19 +176,8 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
 
 
 def load_strict(model: torch.nn.Module, state_dict: dict, source: str) -> None:
-    """load_state_dict that names every missing, unexpected or mis-shaped key in one error."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = [f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected}")
-        if shapes:
-            parts.append(f"shape mismatches {shapes}")
-        raise CheckpointError(f"{source}: does not match the model: " + "; ".join(parts))
-    model.load_state_dict(state_dict)
+    """load_state_dict that names the missing, unexpected and mis-shaped keys in one error
+    (``pona.weights.match_state_dict``)."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    # not strict: only BatchNorm counters may be absent, everything else was checked above
+    model.load_state_dict(match_state_dict(state_dict, expected, source), strict=False)
