@@ -303,33 +303,41 @@ class Painter:
         c, s = np.cos(self.pose.head_yaw), np.sin(self.pose.head_yaw)
         return [centre + (x * c + z * s, y, -x * s + z * c) for x, y, z in pts]
 
-    def ellipse(self, rx: float, ry: float, dy: float, color):
-        """A plain ellipse on the head's axes, radii in body heights, raised by -dy."""
+    def _head_axis(self):
+        """The head's centre and the (y, x) unit vector down it."""
         centre, top = self.at("head"), self.at("head_top")
-        axis = (centre - top) / (np.linalg.norm(centre - top) + 1e-9)   # (y, x) unit, down the head
-        c = centre + axis * dy * self.k
-        rxp, ryp = rx * self.k, ry * self.k
+        return centre, (centre - top) / (np.linalg.norm(centre - top) + 1e-9)
+
+    def _on_head_axes(self, c, axis, rxp: float, ryp: float):
+        """The layer window around ``c`` and its pixels' coordinates (hx across, hy down the head) in
+        units of the radii ``rxp``, ``ryp`` (pixels); None when the window is off the image."""
         win = self.layer.window(*raster.box_of([c], max(rxp, ryp) + 1))
         if win is None:
-            return
+            return None
         dyy, dxx = win.ys - c[0], win.xs - c[1]
-        hy = (dyy * axis[0] + dxx * axis[1]) / ryp
-        hx = (dxx * axis[0] - dyy * axis[1]) / rxp
+        return win, (dxx * axis[0] - dyy * axis[1]) / rxp, (dyy * axis[0] + dxx * axis[1]) / ryp
+
+    def ellipse(self, rx: float, ry: float, dy: float, color):
+        """A plain ellipse on the head's axes, radii in body heights, raised by -dy."""
+        centre, axis = self._head_axis()
+        c = centre + axis * dy * self.k
+        rxp, ryp = rx * self.k, ry * self.k
+        found = self._on_head_axes(c, axis, rxp, ryp)
+        if found is None:
+            return
+        win, hx, hy = found
         rho = np.sqrt(hx * hx + hy * hy)
         alpha = self.layer.coverage((rho - 1) * min(rxp, ryp))
         self.layer.paint(win, alpha, color * _shade(hx * 0.8))
 
     def head_ellipse(self, rx, ry, rz, rxp, turn):
         ident = self.ident
-        centre, top = self.at("head"), self.at("head_top")
-        axis = (centre - top) / (np.linalg.norm(centre - top) + 1e-9)
+        centre, axis = self._head_axis()
         rxpp, rypp = rxp * self.k, ry * self.k
-        win = self.layer.window(*raster.box_of([centre], max(rxpp, rypp) + 1))
-        if win is None:
+        found = self._on_head_axes(centre, axis, rxpp, rypp)
+        if found is None:
             return
-        dyy, dxx = win.ys - centre[0], win.xs - centre[1]
-        hy = (dyy * axis[0] + dxx * axis[1]) / rypp
-        hx = (dxx * axis[0] - dyy * axis[1]) / rxpp
+        win, hx, hy = found
         alpha = self.layer.coverage((np.sqrt(hx * hx + hy * hy) - 1) * min(rxpp, rypp))
         detail = rypp >= 10      # brows, glasses frames and hair strands once the head is >= 20 px tall
         chord = np.sqrt(np.clip(1 - hy * hy, 1e-4, 1))
