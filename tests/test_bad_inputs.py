@@ -443,3 +443,18 @@ def test_a_jpeg_cut_short_is_found_and_a_whole_one_passes(tmp_path):
     (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])
     assert _image_size(tmp_path / "a.jpg") == (128, 64) and _image_size(tmp_path / "padded.jpg") == (128, 64)
     assert "cut short" in _image_size(tmp_path / "cut.jpg")
+
+
+def test_the_whole_bad_input_catalogue_is_refused_cleanly(tmp_path):
+    """benchmarks/bad_inputs.py, the broader catalogue of issue 14 (600+ command lines, ~10 s
+    in-process): no traceback, no wrong success, no lost file, no refusal longer than one line."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bad_inputs.py"
+    r = subprocess.run([sys.executable, str(script), "--json", str(tmp_path / "cases.json")],
+                       capture_output=True, text=True, timeout=900)
+    results = json.loads((tmp_path / "cases.json").read_text())
+    outcomes = {c["outcome"] for c in results}
+    assert r.returncode == 0 and outcomes <= {"error", "usage", "report"}, r.stdout[-4000:]
+    assert len(results) >= 600 and {"error", "usage", "report"} <= outcomes
