@@ -6,16 +6,23 @@
 renders ``pona demo``'s synthetic data for the scene (same seed and sizes), trains the scene's
 preset (``synth-studio`` or ``synth-market``) for a fixed number of iterations, and copies the
 final generator (the weight average, as the learning benchmark scores it) and its training log
-into ``src/pona/assets/`` (``synth-studio.safetensors`` / ``synth-market.safetensors``, each with
-its ``.metrics.jsonl``). Resumable: run it again with the same --out to continue an interrupted run
-(keep --out outside the work tree if it must outlive a session); ``--minutes`` stops a session
-earlier, with a checkpoint.
+into ``src/pona/assets/``, named after the preset (``synth-studio.safetensors`` /
+``synth-market.safetensors``, each with its ``.metrics.jsonl``). Resumable: run it again with
+the same --out to continue an interrupted run (keep --out outside the work tree if it must
+outlive a session); ``--minutes`` stops a session earlier, with a checkpoint.
 
     python benchmarks/pretrain.py --scene street --budget 90 --out runs/pretrained-market
 
 trains for a wall-clock budget instead: as many iterations as the CPU gives in 90 minutes, the
 learning rate annealed to 0 over the last quarter of it (``optim.time_decay``), then packages
 the result. A budget run is not resumable (its schedule is the clock).
+
+    python benchmarks/pretrain.py --preset synth-studio-256 --budget 128 --out runs/pretrained-studio-256
+
+trains another preset on the scene's people at that preset's image size (here the studio at
+256x176) and writes it under the preset's name (``synth-studio-256.safetensors``, loaded as
+``pretrained-studio-256``: pona loads a packaged file by the name ``pona.models.io.PRETRAINED``
+gives it).
 
     python benchmarks/pretrain.py --scene street --from-run bench/learn/runs/pona
 
@@ -30,8 +37,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from pona.demo import PRETRAINED_BY_SCENE, SCENES, DemoOptions, make_data, training_preset
-from pona.models.io import PRETRAINED, load_generator, save_generator
+from pona.demo import SCENES, DemoOptions, make_data, training_preset
+from pona.models.io import load_generator, save_generator
 from pona.train.config import load_config
 from pona.train.trainer import Trainer
 
@@ -42,6 +49,8 @@ TIME_DECAY = 0.25  # --budget runs: the share of the budget over which the learn
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scene", choices=list(SCENES), default="studio")
+    p.add_argument("--preset", help="training preset (default: the scene's); its image size sets the data's, and "
+                   "the packaged file is named after it (pona loads it by name once PRETRAINED lists it)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/pretrained-SCENE)")
     p.add_argument("--iterations", type=int, default=6000, help="total iterations of the run")
     p.add_argument("--minutes", type=float, help="stop this session after so many minutes (resume later)")
@@ -52,12 +61,13 @@ def main(argv=None):
     p.add_argument("overrides", nargs="*", help="extra section.key=value training overrides")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    stem = PRETRAINED[PRETRAINED_BY_SCENE[args.scene]]
+    opts = DemoOptions(out=args.out or Path(f"runs/pretrained-{args.scene}"), scene=args.scene, preset=args.preset,
+                       seed=args.seed)
+    stem = training_preset(opts)
 
     run = args.from_run
     if run is None:
-        out = args.out or Path(f"runs/pretrained-{args.scene}")
-        opts = DemoOptions(out=out, scene=args.scene, seed=args.seed)
+        out = opts.out
         data = make_data(opts)
         run = out / "run"
         resume = (run / "config.yaml").is_file()

@@ -151,10 +151,11 @@ def test_svg_chart_scales_points_into_the_plot_area():
     assert svg_line_chart({"a": ([], [])}, "t", "x") == ""
 
 
-@pytest.mark.parametrize("scene, name, size", [("studio", "pretrained", (64, 44)),
-                                               ("street", "pretrained-market", (128, 64))])
+@pytest.mark.parametrize("scene, preset, name, size", [("studio", None, "pretrained", (64, 44)),
+                                                       ("street", None, "pretrained-market", (128, 64)),
+                                                       ("studio", "synth-studio-256", "pretrained-studio-256", (256, 176))])
 def test_each_packaged_checkpoint_loads_by_name_and_beats_copying_on_its_own_held_out_people(
-        tmp_path, capsys, scene, name, size):
+        tmp_path, capsys, scene, preset, name, size):
     from pona.models.io import load_generator, resolve_checkpoint
 
     path = resolve_checkpoint(name)
@@ -163,7 +164,7 @@ def test_each_packaged_checkpoint_loads_by_name_and_beats_copying_on_its_own_hel
     assert tuple(model.config.image_size) == size
     assert path.with_suffix(".metrics.jsonl").is_file()  # the demo report's training curves
     # the demo on it, without training: held-out people, scored against copying the condition image
-    r = run_demo(DemoOptions(out=tmp_path / "d", pretrained=True, scene=scene, eval_pairs=24))
+    r = run_demo(DemoOptions(out=tmp_path / "d", pretrained=True, scene=scene, preset=preset, eval_pairs=24))
     pona, copy = r.metrics["PoNA"], r.metrics["copy condition"]
     assert r.iterations is None
     assert pona["ssim"] > copy["ssim"] and pona["psnr"] > copy["psnr"] and pona["l1"] < copy["l1"]
@@ -186,6 +187,13 @@ def test_a_missing_packaged_checkpoint_says_how_to_make_one(monkeypatch):
         io.load_generator("pretrained")
     with pytest.raises(PonaError, match="unknown packaged checkpoint 'pretrained-moon'"):
         io.pretrained_checkpoint("pretrained-moon")
+
+
+def test_pretrained_needs_a_preset_that_a_packaged_checkpoint_was_trained_with(tmp_path, capsys):
+    from helpers import run_cli
+
+    code, _, err = run_cli(capsys, "demo", "--out", str(tmp_path / "d"), "--pretrained", "--preset", "synth-fashion")
+    assert code == 2 and "'synth-fashion'" in err and "synth-studio-256" in err and not (tmp_path / "d").exists()
 
 
 def test_an_unknown_scene_is_one_clear_error(tmp_path, capsys):

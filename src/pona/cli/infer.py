@@ -23,7 +23,7 @@ precision_option = click.option("--precision", default="auto", show_default=True
 def model_options(f):
     """--checkpoint, --device, --precision, --quantize-maps, shared by every command that runs the generator."""
     @click.option("--checkpoint", required=True, type=str,
-                  help="Generator .safetensors, or a training run directory; 'pretrained' (studio, 64x44) or 'pretrained-market' (street, 128x64): the ones packaged with pona.")
+                  help="Generator .safetensors, or a training run directory; 'pretrained' (studio, 64x44), 'pretrained-market' (street, 128x64) or 'pretrained-studio-256' (studio, 256x176): the ones packaged with pona.")
     @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, ... (auto: cuda if available).")
     @precision_option
     @click.option("--quantize-maps", is_flag=True,
@@ -260,7 +260,7 @@ def visualize_attention(model, image, pose, source_pose, point, auto, scale, out
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=str, help="Generator .safetensors, or a run directory; 'pretrained' (studio, 64x44) or 'pretrained-market' (street, 128x64): the ones packaged with pona.")
+@click.option("--checkpoint", required=True, type=str, help="Generator .safetensors, or a run directory; 'pretrained' (studio, 64x44), 'pretrained-market' (street, 128x64) or 'pretrained-studio-256' (studio, 256x176): the ones packaged with pona.")
 @click.option("--format", "fmt", default="onnx", show_default=True, type=click.Choice(["onnx"]))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="model.onnx")
 @click.option("--opset", default=17, show_default=True, type=click.IntRange(9, 23))

@@ -32,7 +32,7 @@ def convert_checkpoint(released, out, image_size, trust_pickle):
 @click.argument("checkpoint")
 def info(checkpoint):
     """Print a checkpoint's config, parameter count and metadata (a .safetensors file, a run
-    directory, or "pretrained" / "pretrained-studio" / "pretrained-market" for a checkpoint packaged with pona).
+    directory, or "pretrained" / "pretrained-studio" / "pretrained-market" / "pretrained-studio-256" for a checkpoint packaged with pona).
 
     Example: pona info runs/synth/generator.safetensors
     """

@@ -45,7 +45,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=str, help="Generator checkpoint (file or run directory); 'pretrained' (studio, 64x44) or 'pretrained-market' (street, 128x64): the ones packaged with pona.")
+@click.option("--checkpoint", required=True, type=str, help="Generator checkpoint (file or run directory); 'pretrained' (studio, 64x44), 'pretrained-market' (street, 128x64) or 'pretrained-studio-256' (studio, 256x176): the ones packaged with pona.")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="PATN-layout dataset to pick people and poses from.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]), help="Which split of --data to offer.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback exposes the app to your network.")
