@@ -31,7 +31,7 @@ from .fileio import atomic_path
 from .inference import PoNA, attention_figure, generate_pairs, write_animation
 from .inference.panels import hstack, pose_image
 from .metrics.evaluate import copy_condition_images, evaluate
-from .models.io import pretrained_checkpoint
+from .models.io import check_fits, pretrained_checkpoint
 from .report import svg_line_chart, write_demo_report
 from .train.config import load_config
 from .train.trainer import Trainer
@@ -80,6 +80,8 @@ def check_options(opts: DemoOptions) -> None:
     if opts.pretrained and training_preset(opts) not in PRETRAINED_BY_PRESET:
         raise PonaError(f"no checkpoint packaged with pona was trained with preset {training_preset(opts)!r}: "
                         f"--pretrained needs one of {', '.join(PRETRAINED_BY_PRESET)}")
+    if not opts.pretrained:  # the preset and overrides are refused before the data is rendered, not after
+        check_fits(load_config(training_preset(opts), list(opts.overrides)).model, "model")
 
 
 def training_preset(opts: DemoOptions) -> str:

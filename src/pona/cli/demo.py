@@ -32,17 +32,13 @@ def demo(out, minutes, pretrained, scene, preset, train_ids, test_ids, poses, ev
 
     Example: pona demo --minutes 10   (or: pona demo --pretrained, about a minute)
     """
-    from ..demo import DemoOptions, run_demo, training_preset
+    from ..demo import DemoOptions, run_demo
     from ..fileio import check_output_dir
-    from ..models.io import check_fits
-    from ..train.config import load_config
 
     check_output_dir(out, "--out")
     options = DemoOptions(out=Path(out), minutes=minutes, pretrained=pretrained, scene=scene, preset=preset,
                           train_ids=train_ids, test_ids=test_ids, poses=poses, eval_pairs=eval_pairs,
                           seed=seed, precision=precision, overrides=tuple(overrides))
-    if not pretrained:  # the preset and overrides are refused before the data is rendered, not after
-        check_fits(load_config(training_preset(options), overrides).model, "model")
     result = run_demo(options)
     pona, copy = result.metrics["PoNA"], result.metrics["copy condition"]
     click.echo(f"\nheld-out ({result.evaluated_pairs} pairs), PoNA vs copying the condition image: "

@@ -68,13 +68,12 @@ def convert(source, out, to, name, fmt, person, image_size, threshold):
 
     Example: pona pose convert frame_000000000000_keypoints.json pose.json --to pona
     """
-    from ..data.posefile import write_pose
+    from ..data.posefile import split_pose_spec, write_pose
     from ..fileio import check_output_file, refuse_overwriting_input
     from ..pose import visible
 
     check_output_file(out, "OUT", (".csv",) if to == "csv" else (".json",))
-    source_file = source.split(".csv:", 1)[0] + ".csv" if ".csv:" in source else source
-    refuse_overwriting_input(source_file, "SOURCE", (out, "OUT"))
+    refuse_overwriting_input(split_pose_spec(source)[0], "SOURCE", (out, "OUT"))
     p = _read(source, fmt, person, parse_size(image_size), threshold)
     write_pose(out, p.keypoints, p.image_size, format=to, name=name)
     click.echo(f"wrote {out} ({to}, {int(visible(p.keypoints).sum())} of 18 joints)")

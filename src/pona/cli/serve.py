@@ -78,10 +78,10 @@ def serve(checkpoint, data_dir, split, host, port, device, precision, no_pose_es
     from ..precision import check_device
 
     check_device(device, "--device")  # before the model loads and the banner shows
-    if data_dir is not None:
-        DatasetIndex(data_dir, split)  # its annotations are read before the model loads: their errors come alone
+    # the annotations are read before the model loads, so that their errors come alone
+    dataset = DatasetIndex(data_dir, split) if data_dir is not None else None
     limits = UploadLimits(max_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_upload_megapixels * 1e6))
-    app = create_app(checkpoint, data_dir, estimator=None if no_pose_estimator else "auto", device=device,
+    app = create_app(checkpoint, dataset, estimator=None if no_pose_estimator else "auto", device=device,
                      limits=limits, split=split, precision=precision)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"pona web app on http://{shown}:{port}  (API docs: /docs, /openapi.json; Ctrl+C stops)")

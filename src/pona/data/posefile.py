@@ -148,6 +148,15 @@ def _checked(pose: Pose, where: str) -> Pose:
     return pose
 
 
+def split_pose_spec(spec: str | os.PathLike) -> tuple[str, str | None]:
+    """``annotations.csv:NAME`` -> (``annotations.csv``, NAME); any other spec -> (spec, None)."""
+    spec = str(spec)
+    if ".csv:" not in spec:
+        return spec, None
+    path, name = spec.split(".csv:", 1)
+    return path + ".csv", name
+
+
 def read_pose(spec: str | os.PathLike, format: str | None = None, person: int | None = None,
               image_size: tuple[int, int] | None = None, threshold: float | None = None) -> Pose:
     """One pose from a file of any known format, checked.
@@ -173,8 +182,7 @@ def read_pose(spec: str | os.PathLike, format: str | None = None, person: int | 
     if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
         raise DataError(f"{spec}: confidence threshold must be a number >= 0, got {threshold}")
     if ".csv:" in spec and format in (None, "csv"):
-        path, name = spec.split(".csv:", 1)
-        path += ".csv"
+        path, name = split_pose_spec(spec)
         annotations = read_annotations(path)
         if name not in annotations:
             raise DataError(f"{path}: no row for image {name!r}")

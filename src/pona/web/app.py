@@ -52,14 +52,15 @@ POSE_HELP = ('pose JSON: {"keypoints": [[y, x], ... 18 pairs], "image_size": [H,
 ERRORS = {code: {"model": schemas.ErrorDetail} for code in (404, 413, 415, 422, 501, 503)}
 
 
-def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike | None = None,
+def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike | DatasetIndex | None = None,
                estimator="auto", device: str = "cpu", limits: UploadLimits = UploadLimits(),
                split: str = "test", precision: str = "fp32") -> FastAPI:
     """Build the web app.
 
     Args:
         checkpoint: a pona generator checkpoint (file or run directory), or a loaded ``PoNA``.
-        data_dir: a PATN-layout dataset whose ``split`` images are offered as people and poses.
+        data_dir: a PATN-layout dataset whose ``split`` images are offered as people and poses, or
+            its ``DatasetIndex`` already read (``split`` is then the index's).
         estimator: ``"auto"`` (MediaPipe via the pose extra, if installed), None (no pose
             estimation: /api/pose answers 501), or a callable (H, W, 3) uint8 -> (18, 2) (y, x)
             keypoints or None when no person is found.
@@ -68,7 +69,7 @@ def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike
         limits: upload limits (bytes, pixels).
     """
     model = checkpoint if isinstance(checkpoint, PoNA) else PoNA.from_checkpoint(checkpoint, device, precision=precision)
-    dataset = DatasetIndex(data_dir, split) if data_dir is not None else None
+    dataset = data_dir if isinstance(data_dir, DatasetIndex) or data_dir is None else DatasetIndex(data_dir, split)
     if estimator == "auto":
         estimator, message = load_default_estimator()
     else:
@@ -82,7 +83,7 @@ def create_app(checkpoint: str | os.PathLike | PoNA, data_dir: str | os.PathLike
                               "Every pose answered is in the model's frame (see `/api/skeleton`).")
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes)
-    _add_error_handlers(app, _path_scrubber(data_dir, None if isinstance(checkpoint, PoNA) else checkpoint))
+    _add_error_handlers(app, _path_scrubber(None if dataset is None else dataset.split.root, None if isinstance(checkpoint, PoNA) else checkpoint))
     _add_page(app)
     _add_info_routes(app, service)
     _add_generation_routes(app, service)
