@@ -12,6 +12,9 @@ condition image:
     mask-SSIM   the same on images multiplied by the Market body mask of the target pose
     PSNR        dB, uint8
     L1          mean absolute error with both images on [-1, 1] (PATN's l1_score), in [0, 2]
+    ΔE          pona's colour diagnostic (pona.metrics.colour): CIE76 distance of the mean CIELAB
+                colours of target and generated, worst of torso and legs; median over the pairs
+    right       share of pairs with ΔE < 15: the clothes' colours transferred
 
 Prints a table and writes ``<out>/learn.json``. Not a test. Arms can run as separate processes
 (``--models``, one thread each) into one ``--out``; their results are merged:
@@ -47,6 +50,7 @@ from pona.demo import SCENES
 from pona.masks import market_mask
 from pona.models.io import load_generator
 from pona.train.config import load_config
+from pona.metrics.colour import colour_error, colour_summary
 from pona.metrics.psnr import l1_legacy, psnr
 from pona.metrics.ssim import apply_mask, ssim_legacy
 from pona.train.trainer import Trainer
@@ -71,19 +75,28 @@ def synthetic_data(root: Path, seed: int, scene: str, preset: str) -> Path:
 
 
 def evaluate(generated_fn, dataset: PairDataset, indices: list[int]) -> dict:
-    """Mean SSIM, mask-SSIM, PSNR, L1 over ``indices`` of the test pairs; generated_fn(items) -> uint8 images."""
-    scores = []
+    """Mean SSIM, mask-SSIM, PSNR, L1, and the colour diagnostic, over ``indices`` of the test pairs;
+    generated_fn(items) -> uint8 images."""
+    scores, colour = [], []
     for start in range(0, len(indices), 16):
         items = [dataset[i] for i in indices[start:start + 16]]
         for item, gen in zip(items, generated_fn(items)):
             target = to_uint8(item["target_image"])
             h, w = target.shape[:2]
-            mask = market_mask(item["target_keypoints"].numpy(), h, w)
+            kp = item["target_keypoints"].numpy()
+            mask = market_mask(kp, h, w)
             scores.append((ssim_legacy(target, gen), ssim_legacy(apply_mask(target, mask), apply_mask(gen, mask)),
                            psnr(target, gen), l1_legacy(target, gen)))
-    s = np.array(scores)
+            colour.append(colour_error(target, gen, kp))
+    s, c = np.array(scores), colour_summary(colour)
     return {"ssim": float(s[:, 0].mean()), "mask_ssim": float(s[:, 1].mean()), "psnr": float(s[:, 2].mean()),
-            "l1": float(s[:, 3].mean()), "pairs": len(s)}
+            "l1": float(s[:, 3].mean()), "colour_de": c["colour_de"], "colour_right": c["colour_right"],
+            "pairs": len(s)}
+
+
+def colour_cells(r: dict) -> str:
+    """The ΔE and colours-right columns (blank for results saved before they were measured)."""
+    return (f"{r['colour_de']:6.1f} {r['colour_right']:6.4f}" if "colour_de" in r else f"{'':6s} {'':6s}")
 
 
 def generator_fn(run_dir: Path):
@@ -173,19 +186,21 @@ def main(argv=None):
                 r["curve"] = {**saved["results"][name]["curve"], **{str(k): v for k, v in r["curve"].items()}}
         results = {**saved["results"], **results}
         runs = {**saved["runs"], **runs}
-    header = f"{'model':16s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s} {'iters':>7s} {'params':>10s}"
+    header = (f"{'model':16s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s} {'ΔE':>6s} {'right':>6s} "
+              f"{'iters':>7s} {'params':>10s}")
     print(header)
     print("-" * len(header))
     order = ["copy condition", *MODELS]
     for name, r in sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
-        print(f"{name:16s} {r['ssim']:7.4f} {r['mask_ssim']:9.4f} {r['psnr']:7.2f} {r['l1']:7.4f} "
+        print(f"{name:16s} {r['ssim']:7.4f} {r['mask_ssim']:9.4f} {r['psnr']:7.2f} {r['l1']:7.4f} {colour_cells(r)} "
               f"{r.get('iterations', ''):>7} {r.get('parameters', ''):>10}")
     if any("curve" in r for r in results.values()):
         print("\nlearning curves (held-out, by iterations):")
-        print(f"{'model':16s} {'iters':>7s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s}")
+        print(f"{'model':16s} {'iters':>7s} {'SSIM':>7s} {'mask-SSIM':>9s} {'PSNR':>7s} {'L1':>7s} {'ΔE':>6s} {'right':>6s}")
         for name, r in results.items():
             for b, c in sorted(r.get("curve", {}).items(), key=lambda kv: int(kv[0])):
-                print(f"{name:16s} {int(b):7d} {c['ssim']:7.4f} {c['mask_ssim']:9.4f} {c['psnr']:7.2f} {c['l1']:7.4f}")
+                print(f"{name:16s} {int(b):7d} {c['ssim']:7.4f} {c['mask_ssim']:9.4f} {c['psnr']:7.2f} {c['l1']:7.4f} "
+                      f"{colour_cells(c)}")
     report = {
         "command": command, "commands": commands,
         "preset": args.preset, "data": str(data), "budget": {"budgets": budgets} if budgets

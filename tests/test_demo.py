@@ -62,7 +62,8 @@ def test_demo_report_table_holds_the_summary_numbers_of_both_methods(tiny_demo):
     assert head[1:3] == ["PoNA", "copy condition"]
     # label, key, digits, lower is better; the values printed as Metric.formatted documents
     for label, key, digits, lower in (("SSIM", "ssim", 4, False), ("mask-SSIM", "mask_ssim", 4, False),
-                                      ("PSNR", "psnr", 2, False), ("L1", "l1", 4, True)):
+                                      ("PSNR", "psnr", 2, False), ("L1", "l1", 4, True),
+                                      ("colour ΔE (median)", "colour_de", 1, True), ("colours right", "colour_right", 4, False)):
         values = [summary["metrics"][name][key] for name in head[1:3]]
         assert [text for _, text in rows[label]] == [f"{v:.{digits}f}" for v in values], label
         best = (min if lower else max)(range(2), key=lambda i: values[i])
@@ -134,7 +135,8 @@ def test_demo_cli_prints_the_report_and_the_serve_command(tmp_path, capsys):
     # the printed line: each metric, PoNA's value then the copy's, as in summary.json
     m = json.loads((tmp_path / "d" / "summary.json").read_text())["metrics"]
     assert m["PoNA"] != m["copy condition"]
-    for label, key, digits in (("SSIM", "ssim", 4), ("mask-SSIM", "mask_ssim", 4), ("PSNR", "psnr", 2), ("L1", "l1", 4)):
+    for label, key, digits in (("SSIM", "ssim", 4), ("mask-SSIM", "mask_ssim", 4), ("PSNR", "psnr", 2), ("L1", "l1", 4),
+                               ("colours right", "colour_right", 4)):
         assert f" {label} {m['PoNA'][key]:.{digits}f} vs {m['copy condition'][key]:.{digits}f}" in out, label
 
 

@@ -3,12 +3,14 @@ key layout, and ``evaluate`` end to end on a tiny dataset built here."""
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from skimage.color import rgb2lab
 from skimage.metrics import structural_similarity
 
 from helpers import run_cli
@@ -18,6 +20,7 @@ from pona.errors import CheckpointError, DataError, WeightsNotFoundError
 from pona.masks import market_mask
 from pona.metrics import inception as inc
 from pona.metrics import lpips as lp
+from pona.metrics.colour import COLOUR_RIGHT, colour_error, colour_summary, leg_radius, region_masks
 from pona.metrics.evaluate import copy_condition_images, evaluate, generated_name, match_generated
 from pona.metrics.fid import feature_statistics, fid_from_features, frechet_distance
 from pona.metrics.is_score import inception_score
@@ -154,6 +157,111 @@ def test_uint8_wrap_psnr_of_mixed_errors_follows_squares_modulo_256():
     generated[2:] -= 3   # 100 - 97 = 3; 3^2 = 9
     assert psnr_uint8_wrap(target, generated) == pytest.approx(10 * math.log10(255**2 / ((144 + 9) / 2)))
     assert psnr(target, generated) == pytest.approx(10 * math.log10(255**2 / ((400 + 9) / 2)))  # the correct PSNR
+
+
+# ------------------------------------------------------------------------------------------- colour
+
+
+def scaled_pose(height):
+    """``pose()`` (drawn for 128x64) scaled to a height x height/2 image."""
+    kp = pose().astype(np.float64)
+    kp[(kp >= 0).all(1)] *= height / 128
+    return kp
+
+
+def dressed_person(torso=(30, 60, 200), legs=(40, 40, 40), backdrop=(210, 210, 200)):
+    """A 128x64 image of ``pose()``: flat backdrop, the torso quad and the legs' bands in flat colours
+    (wider than region_masks' regions, as clothes are)."""
+    img = np.zeros((128, 64, 3), np.uint8)
+    img[:] = backdrop
+    for y in range(28, 73):  # shoulders (30, 22)-(30, 42) to hips (70, 26)-(70, 38), 2 px margin
+        t = np.clip((y - 30) / 40, 0, 1)
+        img[y, int(22 + 4 * t) - 2:int(42 - 4 * t) + 3] = torso
+    img[73:123, 23:30] = legs  # below the torso: the regions meet at the hips
+    img[73:123, 35:42] = legs
+    return img
+
+
+def test_colour_error_of_an_image_with_itself_is_zero_and_every_pair_is_right():
+    a = person_image(pose(), 0)
+    assert colour_error(a, a, pose()) == 0.0
+    s = colour_summary([colour_error(a, a, pose()), colour_error(b := rand_image(1), b, pose())])
+    assert s == {"colour_de": 0.0, "colour_right": 1.0, "right": 2, "pairs": 2}
+
+
+def test_a_recoloured_shirt_is_a_colour_error_and_a_recoloured_backdrop_is_not():
+    blue, red = (30, 60, 200), (200, 30, 30)
+    target = dressed_person(torso=blue)
+    # the whole error is the torso's: the distance between blue and red in CIELAB, computed here directly
+    lab = rgb2lab(np.array([[blue, red]], np.uint8))[0]
+    assert colour_error(target, dressed_person(torso=red), pose()) == pytest.approx(np.linalg.norm(lab[0] - lab[1]))
+    assert colour_error(target, dressed_person(torso=red), pose()) > 3 * COLOUR_RIGHT
+    # a slightly darker blue shirt is a shade, still right
+    assert 0 < colour_error(target, dressed_person(torso=(25, 50, 180)), pose()) < COLOUR_RIGHT
+    # trousers of another colour: the worst region counts
+    assert colour_error(target, dressed_person(torso=blue, legs=(200, 200, 40)), pose()) > COLOUR_RIGHT
+    # another backdrop, same clothes: no region sees it
+    assert colour_error(target, dressed_person(torso=blue, backdrop=(20, 120, 20)), pose()) == pytest.approx(0, abs=1e-9)
+    # ... but it is the target pose that places the regions: shifted 12 px, they see the backdrop
+    moved = pose(dx=12)
+    assert colour_error(target, dressed_person(torso=blue, backdrop=(20, 120, 20)), moved) > COLOUR_RIGHT
+
+
+def test_colour_regions_lie_in_the_shoulder_hip_quad_and_on_the_leg_segments():
+    m = region_masks(pose(), 128, 64)
+    assert set(m) == {"torso", "legs"}
+    ys, xs = np.nonzero(m["torso"])
+    # the quad: shoulders (30, 22)-(30, 42), hips (70, 26)-(70, 38); its edges at row y, 1 px of rasterisation
+    t = (ys - 30) / 40
+    assert ys.min() == 30 and ys.max() == 70
+    assert ((xs >= 22 + 4 * t - 1) & (xs <= 42 - 4 * t + 1)).all()
+    assert abs(m["torso"].sum() - 41 * (20 + 12) / 2) < 2 * 41  # the trapezoid's area, to its edges
+    assert m["torso"][50, 22:42].sum() > 15 and not m["torso"][50, :20].any() and not m["torso"][:29].any()
+    # legs: x = 26 and x = 38 from the hips (y 70) to the ankles (y 120), 1 px either side at 128 px of height
+    ys, xs = np.nonzero(m["legs"])
+    assert set(xs) == {25, 26, 27, 37, 38, 39} and ys.min() == 69 and ys.max() == 121
+    assert list(np.nonzero(m["legs"][95])[0]) == [25, 26, 27, 37, 38, 39]
+
+
+def test_colour_regions_drop_what_missing_joints_leave_undefined():
+    kp = pose()
+    kp[8] = -1  # the right hip: no torso, no right thigh
+    m = region_masks(kp, 128, 64)
+    assert set(m) == {"legs"}
+    assert set(np.nonzero(m["legs"])[1]) == {25, 26, 27, 37, 38, 39}  # the right shin is still there
+    assert not m["legs"][69:90, 20:32].any()                             # the right thigh is not
+    kp[[9, 10, 11, 12, 13]] = -1
+    assert region_masks(kp, 128, 64) == {}
+    a = person_image(pose(), 0)
+    assert math.isnan(colour_error(a, rand_image(1), kp))
+    # a region of fewer than 4 pixels is dropped: a torso squeezed to a point, one shin of 3 px
+    torso, shin = np.full((18, 2), -1), np.full((18, 2), -1)
+    torso[[2, 5, 8, 11]] = (10, 10)
+    shin[[12, 13]] = (50, 20), (52, 20)
+    assert region_masks(torso, 64, 32) == {} and region_masks(shin, 64, 32) == {}
+    shin[13] = (53, 20)
+    assert region_masks(shin, 64, 32)["legs"].sum() == 4
+    # joints outside the image: the segment is clipped to it
+    out = np.full((18, 2), -1)
+    out[[11, 12]] = (40, 10), (90, 10)
+    legs = region_masks(out, 64, 32)["legs"]
+    assert legs[40:, 10].all() and legs.sum() == 24
+
+
+def test_colour_legs_thicken_with_the_image_height():
+    widths = {}
+    for h in (64, 128, 256, 512):
+        legs = region_masks(scaled_pose(h), h, h // 2)["legs"]
+        widths[h] = int(legs[round(h * 100 / 128)].sum() // 2)  # one row across both shins, per leg
+    assert widths == {64: 1, 128: 3, 256: 3, 512: 5}
+    assert [leg_radius(h) for h in (64, 127, 128, 383, 384)] == [0, 0, 1, 1, 2]
+
+
+def test_colour_summary_takes_the_median_and_the_share_below_the_threshold():
+    s = colour_summary([3.0, 10.0, COLOUR_RIGHT, 40.0, math.nan])  # the NaN pair has no region: left out
+    assert s == {"colour_de": 12.5, "colour_right": 0.5, "right": 2, "pairs": 4}  # ΔE = 15 is not "right"
+    empty = colour_summary([math.nan])
+    assert empty["pairs"] == 0 and math.isnan(empty["colour_de"]) and math.isnan(empty["colour_right"])
 
 
 # --------------------------------------------------------------------------------------------- PCKh
@@ -669,6 +777,11 @@ def test_evaluate_without_weights_reports_pixel_metrics_and_names_the_missing_fi
     }
     for key, values in expected.items():
         assert r.value(key) == pytest.approx(np.mean(values)), key
+    # the colour diagnostic: the median of the per-pair errors, regions from the target's pose
+    colour = [colour_error(load(b), load(a), ann[b]) for a, b in pairs]
+    assert r.value("colour_de") == pytest.approx(np.median(colour)) and r.value("colour_de") > 0
+    assert r.value("colour_right") == pytest.approx(np.mean(np.array(colour) < COLOUR_RIGHT))
+    assert f"({round(r.value('colour_right') * len(pairs))}/{len(pairs)})" in r["colour_right"].detail
     condition_masks = [market_mask(ann[a], h, w) for a, _ in pairs]  # the poses differ: so do the masks
     assert r.value("mask_ssim") != pytest.approx(np.mean([ssim_legacy(apply_mask(load(b), m), apply_mask(load(a), m))
                                                           for (a, b), m in zip(pairs, condition_masks)]))
@@ -686,8 +799,34 @@ def test_evaluate_of_the_targets_themselves_gives_perfect_scores(tiny_people, tm
     r = evaluate(gen, tiny_people, "legacy", estimator="none", download=False)
     assert r.value("ssim") == pytest.approx(1.0) and r.value("mask_ssim") == pytest.approx(1.0)
     assert r.value("psnr") == math.inf and r.value("l1") == 0.0
+    assert r.value("colour_de") == 0.0 and r.value("colour_right") == 1.0
+    assert "| colour ΔE (median) | legacy | 0.0 | pona's diagnostic, not in the paper" in r.to_markdown()
+    assert "| colours right | legacy | 1.0000 |" in r.to_markdown()
     assert json.loads(r.to_json())["metrics"][[m.key for m in r.metrics].index("psnr")]["value"] == "inf"
     assert r.value("pckh") is None and "no pose estimator" in r["pckh"].error
+
+
+def test_evaluate_measures_colour_on_the_unpadded_images_whose_coordinates_the_keypoints_are_in(
+        tiny_people, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    copy_condition_images(tiny_people, tmp_path / "gen")
+    plain, padded = (evaluate(tmp_path / "gen", tiny_people, estimator="none", download=False, pad=pad)
+                     for pad in (False, True))
+    assert padded.value("ssim") != pytest.approx(plain.value("ssim"))  # padding is on: SSIM sees the white margins
+    assert padded.value("colour_de") == plain.value("colour_de") and padded.value("colour_right") == plain.value("colour_right")
+
+
+def test_evaluate_reports_the_colour_rows_skipped_when_no_target_pose_has_a_region(tiny_people, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_people, data)
+    pairs, ann = split_of(data)
+    for name in ann:  # no hips, knees or ankles: neither torso nor legs
+        ann[name][8:14] = -1
+    write_annotations(data / "synth-annotation-test.csv", ann)
+    copy_condition_images(data, tmp_path / "gen")
+    r = evaluate(tmp_path / "gen", data, estimator="none", download=False)
+    assert r.value("colour_de") is None and r.value("colour_right") is None
+    assert f"none of the {len(pairs)} target poses" in r["colour_right"].error and r.value("ssim") is not None
 
 
 def test_evaluate_rejects_a_generated_image_of_the_wrong_size(tiny_people, tmp_path):

@@ -22,7 +22,7 @@ code, pre { background: #f4f4f4; padding: .1em .3em; border-radius: 3px; } pre {
 .charts { display: flex; gap: 1em; flex-wrap: wrap; }
 """
 # Metrics where a lower value is better (everything else: higher is better).
-LOWER_IS_BETTER = {"l1", "fid_torchvision", "fid_2015", "lpips"}
+LOWER_IS_BETTER = {"l1", "colour_de", "fid_torchvision", "fid_2015", "lpips"}
 
 
 def data_uri(path: str | os.PathLike) -> str:

@@ -43,6 +43,12 @@ def demo(out, minutes, pretrained, scene, preset, train_ids, test_ids, poses, ev
     pona, copy = result.metrics["PoNA"], result.metrics["copy condition"]
     click.echo(f"\nheld-out ({result.evaluated_pairs} pairs), PoNA vs copying the condition image: "
                f"SSIM {pona['ssim']:.4f} vs {copy['ssim']:.4f}, mask-SSIM {pona['mask_ssim']:.4f} vs {copy['mask_ssim']:.4f}, "
-               f"PSNR {pona['psnr']:.2f} vs {copy['psnr']:.2f}, L1 {pona['l1']:.4f} vs {copy['l1']:.4f}")
+               f"PSNR {pona['psnr']:.2f} vs {copy['psnr']:.2f}, L1 {pona['l1']:.4f} vs {copy['l1']:.4f}, "
+               f"colours right {_share(pona['colour_right'])} vs {_share(copy['colour_right'])}")
     click.echo(f"report: {result.report.resolve()}  (open it in a browser)")
     click.echo(f"web app: pona serve --checkpoint {result.checkpoint} --data {result.data}")
+
+
+def _share(value) -> str:
+    """A share as the report prints it (4 decimals), or "skipped" when no pose gave a colour region."""
+    return "skipped" if value is None else f"{value:.4f}"

@@ -8,7 +8,8 @@ silently dropped. Every pair enters every metric: partial last batches are kept 
 ``metrics.py`` dropped the last ``N mod 64`` images from FID and LPIPS).
 
 - ``legacy`` (PG2 / Deform / PATN / PoNA, the PoNA paper's Table I): SSIM, IS, mask-SSIM, mask-IS,
-  PSNR, PCKh, plus the field's L1 and a diagnostic "PSNR (uint8 wrap)" (see :mod:`pona.metrics.psnr`).
+  PSNR, PCKh, plus the field's L1, a diagnostic "PSNR (uint8 wrap)" (see :mod:`pona.metrics.psnr`) and
+  pona's colour-transfer diagnostic (see :mod:`pona.metrics.colour`).
 - ``modern`` (GFLA / DPTN / NTED / PIDM / CFLD): FID against the training images with torchvision's
   Inception-v3 and with the 2015 FID Inception (both labelled), LPIPS (AlexNet, v0.1), SSIM on [0, 1]
   images with a 51x51 uniform window, PSNR.
@@ -40,6 +41,7 @@ from ..errors import DataError, PonaError
 from ..fileio import atomic_path
 from ..masks import market_mask
 from . import inception as inc
+from .colour import COLOUR_RIGHT, colour_error, colour_summary
 from .fid import feature_statistics, fid_from_features
 from .is_score import SPLITS, inception_score
 from .lpips import load_lpips
@@ -243,12 +245,13 @@ def _batches(matched, images: Path, annotations, batch_size: int, pad: bool) -> 
 def _legacy_metrics(batches: Iterable[_Batch], inception: _Network, est, est_name: str, pad: bool,
                     device) -> list[Metric]:
     """The 2019-era protocol (PG2 / Deform / PATN / PoNA, the PoNA paper's Table I), in the table's order:
-    SSIM, IS, mask-SSIM, mask-IS, PSNR, PCKh, then the field's L1 and the diagnostic wrapped PSNR.
+    SSIM, IS, mask-SSIM, mask-IS, PSNR, PCKh, then the field's L1 and the diagnostics: wrapped PSNR
+    and pona's colour transfer (on the unpadded images, whose coordinates the keypoints are in).
 
     ``inception``: the 2015 graph, for IS and mask-IS; ``est``: the pose estimator for PCKh, or None
     (``est_name`` then says why).
     """
-    per_pair = {k: [] for k in ("ssim", "mask_ssim", "psnr", "psnr_wrap", "l1")}
+    per_pair = {k: [] for k in ("ssim", "mask_ssim", "psnr", "psnr_wrap", "l1", "colour")}
     preds, targets_kp, is_logits, mask_is_logits = [], [], [], []
     for batch in batches:
         masked = []  # the generated images times the mask of the target pose
@@ -260,6 +263,7 @@ def _legacy_metrics(batches: Iterable[_Batch], inception: _Network, est, est_nam
             per_pair["psnr"].append(psnr(tp, gp))
             per_pair["psnr_wrap"].append(psnr_uint8_wrap(tp, gp))
             per_pair["l1"].append(l1_legacy(tp, gp))
+            per_pair["colour"].append(colour_error(t, g, kp))
             masked.append(apply_mask(g, mask))
             if est is not None:
                 preds.append(est(g))
@@ -288,6 +292,7 @@ def _legacy_metrics(batches: Iterable[_Batch], inception: _Network, est, est_nam
         Metric("l1", "L1", "legacy", mean("l1"), detail=f"mean |target - generated| on [-1, 1] (PATN){padded}"),
         Metric("psnr_uint8_wrap", "PSNR (uint8 wrap)", "legacy", mean("psnr_wrap"),
                detail="diagnostic, not a PSNR: uint8 arithmetic wraps; Table I's PSNR behaves like this"),
+        *_colour_metrics(per_pair["colour"]),
     ]
 
 
@@ -325,6 +330,23 @@ def _psnr_metric(values: list[float], padded: str) -> Metric:
     """PSNR, a row of both protocols' tables."""
     return Metric("psnr", "PSNR", "both", float(np.mean(values)),
                   detail=f"dB, RGB, data range 255, mean of per-pair values{padded}")
+
+
+def _colour_metrics(errors: list[float]) -> list[Metric]:
+    """pona's colour-transfer diagnostic (not in the paper): the median CIE76 distance and the share of pairs below
+    COLOUR_RIGHT, over the pairs whose target pose gives a torso or legs region."""
+    c = colour_summary(errors)
+    if not c["pairs"]:
+        why = f"none of the {len(errors)} target poses gives a torso (shoulders and hips) or a leg segment"
+        return [Metric("colour_de", "colour ΔE (median)", "legacy", error=why),
+                Metric("colour_right", "colours right", "legacy", error=why)]
+    pairs = f"{c['pairs']} pairs" + ("" if c["pairs"] == len(errors) else f" of {len(errors)} (the others: no region)")
+    return [Metric("colour_de", "colour ΔE (median)", "legacy", c["colour_de"],
+                   detail=f"pona's diagnostic, not in the paper: CIE76 distance of the mean CIELAB colours, worst "
+                          f"of torso and legs of the target pose; median over {pairs}"),
+            Metric("colour_right", "colours right", "legacy", c["colour_right"],
+                   detail=f"pona's diagnostic, not in the paper: share of pairs with colour ΔE < {COLOUR_RIGHT:g} "
+                          f"({c['right']}/{c['pairs']})")]
 
 
 def _pckh_metric(preds, targets_kp, est_name: str) -> Metric:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 class Metric:
     """One row of the report. ``value`` is None when the metric was skipped; ``error`` says why."""
 
-    key: str              # stable identifier: ssim, mask_ssim, is, mask_is, psnr, pckh, l1, fid_torchvision, ...
+    key: str              # stable identifier: ssim, mask_ssim, is, mask_is, psnr, pckh, l1, colour_de, fid_torchvision, ...
     label: str            # as printed: SSIM, mask-SSIM, IS, ...
     protocol: str         # legacy | modern | both
     value: float | None = None
@@ -25,7 +25,8 @@ class Metric:
             return "skipped"
         if math.isinf(self.value) or math.isnan(self.value):
             return str(self.value)
-        digits = 2 if self.key.startswith(("psnr", "fid")) else 3 if self.key in ("is", "mask_is") else 4
+        digits = (1 if self.key == "colour_de" else 2 if self.key.startswith(("psnr", "fid"))
+                  else 3 if self.key in ("is", "mask_is") else 4)
         text = f"{self.value:.{digits}f}"
         return text + (f" ± {self.std:.{digits}f}" if self.std is not None else "")
 
