@@ -9,7 +9,9 @@ import pytest
 import torch
 
 import pona
+from pona.data.dataset import to_uint8
 from pona.errors import DataError, PonaError, WeightsNotFoundError
+from pona.metrics.colour import colour_error, colour_summary
 from pona.train import checkpoint
 from pona.train.config import ConfigError, load_config
 from pona.train.monitor import read_metrics
@@ -104,6 +106,15 @@ def test_a_few_iterations_reduce_the_training_loss_and_fill_the_run_directory(ti
     run = tmp_path / "run"
     val = read_metrics(run / "metrics.jsonl", "val")
     assert [r["iteration"] for r in val] == [12, 24] and all(0 < r["pairs"] <= 4 for r in val)
+    # the colour share of the last validation: the saved generator, scored here by the library's metric
+    G, errors = pona.load_generator(run), []
+    for i in t.val_indices():
+        item = t.val_set[i]
+        with torch.no_grad(), t._autocast():
+            out = G(*(item[k][None] for k in ("source_image", "source_maps", "target_maps")))
+        errors.append(colour_error(to_uint8(item["target_image"]), to_uint8(out[0].float()), item["target_keypoints"].numpy()))
+    assert val[-1]["colour_right"] == pytest.approx(colour_summary(errors)["colour_right"], abs=1e-4)
+    assert 0 <= val[-1]["colour_right"] <= 1
     assert [i for i, _ in checkpoint.list_states(run / "checkpoints")] == [12, 24]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["iter-00000012.png", "iter-00000024.png"]
     from PIL import Image

@@ -175,7 +175,7 @@ def animation(model, opts: DemoOptions, data: Path, path: Path, frames: int = 24
 
 
 def curves(run: Path | None, metrics_file: Path | None) -> str:
-    """Training curves as inline SVG: generator L1 and validation SSIM against iterations."""
+    """Training curves as inline SVG: generator L1, and validation SSIM and colours right against iterations."""
     lines = []
     if metrics_file is not None and metrics_file.is_file():
         lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
@@ -187,8 +187,11 @@ def curves(run: Path | None, metrics_file: Path | None) -> str:
                               "G adversarial": ([r["iteration"] for r in train], [r["g_gan"] for r in train])},
                              "generator losses", "iteration")]
     if val:
-        charts.append(svg_line_chart({"validation SSIM": ([r["iteration"] for r in val], [r["ssim"] for r in val])},
-                                     "held-out SSIM", "iteration"))
+        series = {"validation SSIM": ([r["iteration"] for r in val], [r["ssim"] for r in val])}
+        coloured = [r for r in val if r.get("colour_right") is not None]  # logs of before the diagnostic lack it
+        if coloured:
+            series["colours right"] = ([r["iteration"] for r in coloured], [r["colour_right"] for r in coloured])
+        charts.append(svg_line_chart(series, "held-out SSIM and share of pairs in the right colours", "iteration"))
     return "\n".join(charts)
 
 

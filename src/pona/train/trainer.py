@@ -57,6 +57,7 @@ from ..precision import Precision, autocast, resolve_precision, to_layout
 from . import checkpoint, distributed
 from .config import ConfigError, TrainConfig
 from .losses import GANLoss, PerceptualLoss, discriminator_loss, generator_loss
+from ..metrics.colour import colour_error, colour_summary
 from ..metrics.psnr import l1_legacy, psnr
 from ..metrics.ssim import ssim_legacy
 from .monitor import MetricsLog, image_grid, save_png, truncate_metrics
@@ -466,13 +467,14 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict | None:
-        """Rank 0: SSIM/PSNR/L1 on the fixed held-out pairs, a PNG grid, generator-best by SSIM."""
+        """Rank 0: SSIM/PSNR/L1 and the share of pairs in the right colours (pona.metrics.colour) on
+        the fixed held-out pairs, a PNG grid, generator-best by SSIM."""
         if not self.env.is_main or self.val_set is None:
             return None
         cfg, G = self.config, self.exported_generator
         G.eval()
         self.last_val_iteration = self.iteration
-        scores, rows = [], []
+        scores, colour, rows = [], [], []
         try:
             for n, i in enumerate(self.val_indices()):
                 item = self.val_set[i]
@@ -480,6 +482,7 @@ class Trainer:
                     out = G(*(self._to_device(item[k][None]) for k in ("source_image", "source_maps", "target_maps")))
                 generated, target = to_uint8(out[0].float()), to_uint8(item["target_image"])
                 scores.append((ssim_legacy(target, generated), psnr(target, generated), l1_legacy(target, generated)))
+                colour.append(colour_error(target, generated, item["target_keypoints"].numpy()))
                 if n < cfg.run.grid_pairs:
                     rows.append({"condition": to_uint8(item["source_image"]), "generated": generated, "target": target,
                                  "source_keypoints": item["source_keypoints"].numpy(),
@@ -488,16 +491,20 @@ class Trainer:
             G.train()
         if rows:
             save_png(image_grid(rows), self.run_dir / "samples" / f"iter-{self.iteration:08d}.png")
-        s = np.array(scores)
+        s, right = np.array(scores), colour_summary(colour)["colour_right"]
+        # SSIM rewards an averaged person nearly as much as one in the condition's colours: the
+        # colour share shows when appearance transfer starts (null when no pose gave a region)
         record = {"kind": "val", "iteration": self.iteration, "ssim": round(float(s[:, 0].mean()), 6),
-                  "psnr": round(float(s[:, 1].mean()), 4), "l1": round(float(s[:, 2].mean()), 6), "pairs": len(s)}
+                  "psnr": round(float(s[:, 1].mean()), 4), "l1": round(float(s[:, 2].mean()), 6),
+                  "colour_right": None if np.isnan(right) else round(float(right), 4), "pairs": len(s)}
         if self.metrics is not None:
             self.metrics.write(record)
         if not self.best or record["ssim"] > self.best["value"]:
             self.best = {"metric": "ssim", "value": record["ssim"], "iteration": self.iteration}
             save_generator(G, self.run_dir / "generator-best.safetensors", self._metadata())
-        log.info("iteration %d: validation ssim %.4f psnr %.2f l1 %.4f", self.iteration, record["ssim"],
-                 record["psnr"], record["l1"])
+        log.info("iteration %d: validation ssim %.4f psnr %.2f l1 %.4f colours right %s", self.iteration,
+                 record["ssim"], record["psnr"], record["l1"],
+                 "-" if record["colour_right"] is None else f"{record['colour_right']:.2f}")
         return record
 
     # -- checkpoints --------------------------------------------------------------------------------------
