@@ -11,7 +11,7 @@ from pona.models import (
 )
 from pona.models import attention as attention_module
 from pona.models.attention import PoseAttention, SelfAttention, attention
-from pona.models.blocks import InstanceNorm
+from pona.models.blocks import Dropout, InstanceNorm
 
 
 def n_params(m):
@@ -135,6 +135,19 @@ def test_attention_paths_agree_with_explicit_forward_and_backward(impl, monkeypa
         grads[name] = (out.detach(), qq.grad, kk.grad, vv.grad)
     for a, b in zip(grads["explicit"], grads[impl]):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+
+
+def test_auto_attention_on_cpu_is_explicit_for_small_maps_and_chunked_for_large(monkeypatch):
+    calls = []
+    chunked = attention_module.ChunkedAttention.apply
+    monkeypatch.setattr(attention_module.ChunkedAttention, "apply", lambda *a: calls.append(1) or chunked(*a))
+    limit = attention_module.EXPLICIT_MAX_TOKENS
+    for n, expect_chunked in ((limit, False), (limit + 1, True)):
+        calls.clear()
+        q, v = torch.randn(1, n, 4), torch.randn(1, n, 6)
+        out, _ = attention(q, q, v, "auto")
+        torch.testing.assert_close(out, attention(q, q, v, "explicit")[0], atol=1e-5, rtol=1e-5)
+        assert bool(calls) == expect_chunked, n
 
 
 def test_chunked_attention_passes_gradcheck(monkeypatch):
@@ -273,6 +286,24 @@ def test_recomputed_blocks_give_the_same_gradients_with_dropout_on(tiny_config):
     torch.testing.assert_close(outs[True], outs[False], atol=0, rtol=0)
     for n in grads[False]:
         torch.testing.assert_close(grads[True][n], grads[False][n], atol=1e-6, rtol=1e-5, msg=n)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_keeps_one_minus_p_scaled_and_passes_gradients_through_the_same_mask(p):
+    drop = Dropout(p).train()
+    x = torch.rand(4, 64, 16, 11).add_(0.5).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = drop(x)
+    kept = y != 0
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    # 45,056 draws: the kept share is within 5 standard errors of 1 - p
+    assert abs(kept.float().mean().item() - (1 - p)) < 5 * (p * (1 - p) / x.numel()) ** 0.5
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / (1 - p))
+    assert not torch.equal(kept, drop(x) != 0)  # a new mask each call
+    with torch.autocast("cpu", torch.bfloat16):
+        assert drop(x.detach().bfloat16()).dtype == torch.bfloat16
+    assert drop.eval()(x) is x and Dropout(0.0).train()(x) is x
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import json
 import os
@@ -17,6 +18,7 @@ from pona.train.config import ConfigError, load_config
 from pona.train.monitor import read_metrics
 from pona.train.pool import ImagePool
 from pona.train.rundir import load_run_config
+from pona.train.schedule import param_groups
 from pona.train.seeding import epoch_order
 from pona.train.trainer import LOSS_KEYS, Trainer, TrainingDiverged
 from helpers import TINY_CONFIG
@@ -561,6 +563,25 @@ def test_gate_lr_multiplier_puts_only_the_attention_gates_in_a_faster_group():
     assert slow["lr"] == 1e-3 and len(slow["params"]) + len(fast["params"]) == len(list(g.parameters()))
     (single,) = param_groups(g, 1e-3)  # the paper: one group, in the module's own order
     assert [id(p) for p in single["params"]] == [id(p) for p in g.parameters()]
+
+
+def test_the_fused_adam_steps_as_the_reference_adam_does(tiny_people, tmp_path):
+    # the trainer's optimizers are fused (one kernel per step on CPU): the update is Adam's,
+    # checked against PyTorch's one-tensor-at-a-time Adam on the same gradients and groups
+    trainer = Trainer(tiny(tiny_people, "optim.gate_lr_mult=20"), tmp_path / "run")
+    g, opt = trainer.nets["generator"], trainer.optimizers["generator"]
+    assert all(o.defaults["fused"] for o in trainer.optimizers.values())
+    reference_net = copy.deepcopy(g)
+    reference = torch.optim.Adam(param_groups(reference_net, opt.defaults["lr"], 20.0), lr=opt.defaults["lr"],
+                                 betas=opt.defaults["betas"], foreach=False)
+    torch.manual_seed(0)
+    for _ in range(3):
+        for a, b in zip(g.parameters(), reference_net.parameters()):
+            a.grad = torch.randn_like(a)
+            b.grad = a.grad.clone()
+        opt.step(), reference.step()
+    for (name, a), b in zip(g.named_parameters(), reference_net.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
 def test_weight_average_follows_its_half_life_and_ramps_up():
