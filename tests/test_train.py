@@ -636,3 +636,26 @@ def test_before_gan_start_only_the_generator_learns_from_l1(tiny_people, tmp_pat
 def test_gan_start_must_not_be_negative(tiny_people):
     with pytest.raises(ConfigError, match="loss.gan_start"):
         tiny(tiny_people, "loss.gan_start=-1")
+
+
+def test_every_discriminator_pass_runs_one_spectral_norm_power_iteration(tiny_people, tmp_path):
+    # as released: each forward pass of a discriminator runs one power iteration of every spectral
+    # norm, three per training iteration (the generator's step, then the real and the fake pass).
+    # Sharing one between the real and fake passes was 4% faster and learnt the colours later
+    # (docs/guide/demo-and-web.md): the count is part of the recipe
+    t = Trainer(tiny(tiny_people, "loss.gan_start=0", "run.val_every=0"), tmp_path / "run")
+    convs = [m for k in ("appearance_d", "pose_d") for m in t.nets[k].modules() if hasattr(m, "parametrizations")]
+    before = [(m.parametrizations.weight.original.detach().clone(), m.parametrizations.weight[0]._u.clone()) for m in convs]
+    t.train_step(next(t.batches(0)))
+
+    def power_iterations(weight, u, n):
+        w = weight.flatten(1)
+        for _ in range(n):
+            v = torch.nn.functional.normalize(w.T @ u, dim=0, eps=1e-12)
+            u = torch.nn.functional.normalize(w @ v, dim=0, eps=1e-12)
+        return u
+
+    for m, (weight, u) in zip(convs, before):
+        after = m.parametrizations.weight[0]._u
+        torch.testing.assert_close(after, power_iterations(weight, u, 3), atol=1e-5, rtol=1e-4)
+        assert not torch.allclose(after, power_iterations(weight, u, 2), atol=1e-5, rtol=1e-4)
