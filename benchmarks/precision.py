@@ -97,17 +97,34 @@ def seconds_per_image(generator, precision, size: tuple[int, int], repeats: int)
     return statistics.median(times[1:])
 
 
+def step_data(preset: str, root: Path) -> Path:
+    """The small set the step timings train on, under ``root/preset`` (written once): 4 people x 8
+    poses of the preset's scene at its image size, 224 training pairs, enough for batch 16."""
+    data = root / preset
+    if not data.exists():
+        write_dataset(data, "fashion" if preset == "synth-studio" else "market", n_train_ids=4, n_test_ids=1,
+                      poses_per_id=8, size=tuple(load_config(preset).model.image_size), seed=0)
+    return data
+
+
+def warmed_up_trainer(preset: str, data: Path, batch: int, run_dir: Path, overrides: list[str]):
+    """A ``Trainer`` of ``preset`` on ``data`` with the adversarial term on from the start, after 5
+    warm-up steps, and its batch stream: ``(trainer, stream)``."""
+    config = load_config(preset, [f"data.root={data}", f"optim.batch_size={batch}", "loss.gan_start=0",
+                                  "run.progress=false", "run.val_every=0", *overrides])
+    trainer = Trainer(config, run_dir / "run")
+    stream = trainer.batches(0)
+    for _ in range(5):
+        trainer.train_step(next(stream))
+    return trainer, stream
+
+
 def training_images_per_second(preset: str, data: Path, batch: int, precision, steps: int) -> float:
     """Images/s of ``Trainer.train_step`` on ``data``: the median step after 5 warm-up steps."""
     amp = "none" if precision.dtype is None else precision.name
-    config = load_config(preset, [f"data.root={data}", f"optim.batch_size={batch}", "loss.gan_start=0",
-                                  f"run.amp={amp}", f"run.channels_last={str(precision.channels_last).lower()}",
-                                  "run.progress=false", "run.val_every=0"])
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(config, Path(run_dir) / "run")
-        stream = trainer.batches(0)
-        for _ in range(5):
-            trainer.train_step(next(stream))
+        trainer, stream = warmed_up_trainer(preset, data, batch, Path(run_dir),
+                                            [f"run.amp={amp}", f"run.channels_last={str(precision.channels_last).lower()}"])
         times = []
         for _ in range(steps):
             t = time.perf_counter()
@@ -118,13 +135,11 @@ def training_images_per_second(preset: str, data: Path, batch: int, precision, s
 
 def training_speed(variants: dict, steps: int, root: Path) -> list[dict]:
     rows = []
-    for preset, size in (("synth-studio", (64, 44)), ("synth-market", (128, 64))):
-        data = root / preset
-        if not data.exists():  # 4 people x 8 poses: 224 training pairs, enough for batch 16
-            write_dataset(data, "fashion" if preset == "synth-studio" else "market", n_train_ids=4, n_test_ids=1,
-                          poses_per_id=8, size=size, seed=0)
+    for preset in ("synth-studio", "synth-market"):
+        data = step_data(preset, root)
+        h, w = load_config(preset).model.image_size
         for batch in (4, 16):
-            row = {"preset": preset, "size": f"{size[0]}x{size[1]}", "batch": batch}
+            row = {"preset": preset, "size": f"{h}x{w}", "batch": batch}
             for v, p in variants.items():
                 row[v] = None if p is None else round(training_images_per_second(preset, data, batch, p, steps), 2)
             rows.append(row)

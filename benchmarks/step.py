@@ -11,7 +11,9 @@ ratio are what to compare.
     python benchmarks/step.py --preset synth-market --batch 16 --threads 2
 
 Each step is a whole ``Trainer.train_step`` with the adversarial term on (``loss.gan_start=0``),
-the batch from the loader included, in the precision ``auto`` picks. Not a test.
+the batch from the loader included, in the precision ``auto`` picks, built by
+``precision.py``'s helpers on its small training set (so a checkout given by ``--a-src`` must be
+recent enough for that script's imports). Not a test.
 """
 
 from __future__ import annotations
@@ -26,27 +28,20 @@ import tempfile
 import time
 from pathlib import Path
 
-SIZES = {"synth-studio": (64, 44), "synth-market": (128, 64)}
+PRESETS = ("synth-studio", "synth-market")
 
 
 def worker(args) -> None:
     """One side: build the trainer, warm up, then time --steps steps per "go" line on stdin."""
     import torch
+    from precision import warmed_up_trainer
 
     import pona
-    from pona.train.config import load_config
-    from pona.train.trainer import Trainer
 
     torch.set_num_threads(args.threads)
-    data = Path(args.data)
-    config = load_config(args.preset, [f"data.root={data}", f"optim.batch_size={args.batch}", "loss.gan_start=0",
-                                       "run.amp=auto", "run.channels_last=auto", "run.progress=false",
-                                       "run.val_every=0", *args.overrides])
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(config, Path(run_dir) / "run")
-        stream = trainer.batches(0)
-        for _ in range(5):
-            trainer.train_step(next(stream))
+        trainer, stream = warmed_up_trainer(args.preset, Path(args.data), args.batch, Path(run_dir),
+                                            ["run.amp=auto", "run.channels_last=auto", *args.overrides])
         print(json.dumps({"ready": f"{Path(pona.__file__).parent.parent}, {trainer.precision}"}), flush=True)
         for _ in sys.stdin:
             times = []
@@ -77,7 +72,7 @@ def main(argv=None) -> None:
     ap.add_argument("--b-src", help="the src/ directory of side B (default: the installed pona)")
     ap.add_argument("--a", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of side A")
     ap.add_argument("--b", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of side B")
-    ap.add_argument("--preset", default="synth-studio", choices=sorted(SIZES))
+    ap.add_argument("--preset", default="synth-studio", choices=PRESETS)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=15, help="steps per side per round")
@@ -91,12 +86,10 @@ def main(argv=None) -> None:
     if rest:
         ap.error(f"unrecognised arguments: {' '.join(rest)}")
 
-    from pona.data.synth import write_dataset
+    from precision import step_data
 
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"  # 4 people x 8 poses: 224 training pairs, enough for batch 16
-        write_dataset(data, "fashion" if args.preset == "synth-studio" else "market", n_train_ids=4, n_test_ids=1,
-                      poses_per_id=8, size=SIZES[args.preset], seed=0)
+        data = step_data(args.preset, Path(tmp))
         sides = {"A": start("A", args.a_src, args.a, args, data), "B": start("B", args.b_src, args.b, args, data)}
         times = {"A": [], "B": []}
         for _ in range(args.rounds):

@@ -641,7 +641,7 @@ def test_gan_start_must_not_be_negative(tiny_people):
 def test_every_discriminator_pass_runs_one_spectral_norm_power_iteration(tiny_people, tmp_path):
     # as released: each forward pass of a discriminator runs one power iteration of every spectral
     # norm, three per training iteration (the generator's step, then the real and the fake pass).
-    # Sharing one between the real and fake passes was 4% faster and learnt the colours later
+    # Sharing one between the real and fake passes was at most 4% faster and learnt the colours later
     # (docs/guide/demo-and-web.md): the count is part of the recipe
     t = Trainer(tiny(tiny_people, "loss.gan_start=0", "run.val_every=0"), tmp_path / "run")
     convs = [m for k in ("appearance_d", "pose_d") for m in t.nets[k].modules() if hasattr(m, "parametrizations")]
